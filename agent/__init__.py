@@ -1,0 +1,1 @@
+"""The LangGraph agent: settings, state, router, chat-model factory and graph."""

@@ -1,0 +1,182 @@
+"""Chat-model factory: the local expert, and a generalist that can be anything.
+
+* expert — the packaged (or configured) GGUF through :class:`LocalLlamaChatModel`;
+* generalist — ``local`` (packaged GGUF), a GGUF path, ``provider:model`` for LangChain's
+  ``init_chat_model``, or the base URL of any OpenAI-compatible server (vLLM, llama.cpp
+  server, Ollama).
+
+Loaded runtimes live in one explicit cache keyed by their load settings, so the CLI, the
+UI and the benchmarks reuse a model instead of loading it again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from pydantic import ConfigDict
+
+from lmgen.agent.context import Context
+from lmgen.errors import InputError
+from lmgen.models.llm import GenerationStats, LlamaConfig, LlamaRuntime
+from lmgen.stores.models import ModelStore
+
+log = logging.getLogger(__name__)
+
+_ROLE_OF = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
+
+
+def to_chat_dicts(messages: list[BaseMessage]) -> list[dict[str, str]]:
+    """LangChain messages → ``{"role", "content"}`` dicts for a chat template."""
+    out = []
+    for m in messages:
+        content = m.content if isinstance(m.content, str) else m.text
+        out.append({"role": _ROLE_OF.get(m.type, "user"), "content": content})
+    return out
+
+
+class LocalLlamaChatModel(BaseChatModel):
+    """A LangChain chat model over an lmgen :class:`LlamaRuntime` (streaming, real token counts)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    runtime: LlamaRuntime
+    role: str = "expert"
+    max_tokens: int = 384
+    temperature: float = 0.2
+
+    @property
+    def _llm_type(self) -> str:
+        return "lmgen-llama-cpp"
+
+    @property
+    def model_name(self) -> str:
+        return self.runtime.name
+
+    def get_num_tokens(self, text: str) -> int:
+        return self.runtime.count_tokens(text)
+
+    def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        stats = GenerationStats()
+        pieces = self.runtime.stream_chat(
+            to_chat_dicts(messages), stop=stop, stats=stats,
+            max_tokens=kwargs.get("max_tokens", self.max_tokens),
+            temperature=kwargs.get("temperature", self.temperature),
+        )
+        for piece in pieces:
+            chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece))
+            if run_manager:
+                run_manager.on_llm_new_token(piece, chunk=chunk)
+            yield chunk
+        meta = {"model_name": self.runtime.name, "role": self.role, "finish_reason": stats.finish_reason,
+                "prompt_tokens": stats.prompt_tokens, "reused_prompt_tokens": stats.reused_tokens,
+                "completion_tokens": stats.completion_tokens, "ttft_s": round(stats.ttft_s, 4),
+                "tokens_per_s": round(stats.tokens_per_s, 2)}
+        yield ChatGenerationChunk(
+            message=AIMessageChunk(content="", response_metadata=meta, chunk_position="last"),
+        )
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+        text, meta = [], {}
+        for chunk in self._stream(messages, stop=stop, run_manager=run_manager, **kwargs):
+            text.append(chunk.text)
+            meta.update(chunk.message.response_metadata)
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content="".join(text),
+                                                                          response_metadata=meta))])
+
+
+@lru_cache(maxsize=4)
+def load_runtime(path: str, n_ctx: int, n_threads: int, n_gpu_layers: str, seed: int, role: str,
+                 logits_all: bool = False) -> LlamaRuntime:
+    """Load (once per setting) a GGUF model. The cache is the one place loaded models live."""
+    runtime = LlamaRuntime(LlamaConfig(model_path=path, n_ctx=n_ctx, n_threads=n_threads,
+                                       n_gpu_layers=n_gpu_layers, seed=seed, role=role, logits_all=logits_all))
+    where = f"GPU ({runtime.gpu_layers} layers offloaded)" if runtime.gpu_layers else "CPU"
+    log.info("loaded %s model %s on %s, %d threads", role, runtime.name, where, n_threads)
+    return runtime
+
+
+def local_chat_model(role: str, context: Context, path: str | None = None) -> LocalLlamaChatModel:
+    """A chat model over a local GGUF for ``role`` (``expert`` or ``generalist``)."""
+    store = ModelStore(overrides={role: path} if path else None)
+    resolved = store.resolve(role)
+    runtime = load_runtime(str(resolved), context.n_ctx, context.n_threads, context.n_gpu_layers,
+                           context.seed, role)
+    runtime.pin_prefix([{"role": "system", "content": context.system_prompt}])
+    return LocalLlamaChatModel(runtime=runtime, role=role, max_tokens=context.max_tokens,
+                               temperature=context.temperature)
+
+
+def expert_chat_model(context: Context) -> LocalLlamaChatModel:
+    """The expert: always a local GGUF."""
+    return local_chat_model("expert", context, context.expert_model or None)
+
+
+def generalist_kind(spec: str) -> str:
+    """Which kind of generalist a setting names: ``local``, ``gguf``, ``openai`` or ``provider``."""
+    spec = spec.strip()
+    if spec in {"", "local"}:
+        return "local"
+    if spec.startswith(("http://", "https://")):
+        return "openai"
+    if spec.endswith(".gguf") or Path(spec).expanduser().is_file():
+        return "gguf"
+    if ":" in spec:
+        return "provider"
+    raise InputError(f"generalist setting {spec!r} is neither 'local', a GGUF path, 'provider:model' nor a URL")
+
+
+def generalist_chat_model(context: Context) -> BaseChatModel:
+    """The generalist named by ``context.generalist`` (see :func:`generalist_kind`).
+
+    Remote models are built without contacting them; failures surface on first use,
+    where the graph falls back to the expert.
+    """
+    kind = generalist_kind(context.generalist)
+    if kind == "local":
+        return local_chat_model("generalist", context)
+    if kind == "gguf":
+        return local_chat_model("generalist", context, context.generalist)
+    if kind == "openai":
+        from langchain_openai import ChatOpenAI
+
+        # llama.cpp's server ignores max_completion_tokens (what ChatOpenAI sends for
+        # max_tokens), so the limit travels in the request body as plain max_tokens.
+        return ChatOpenAI(
+            base_url=context.generalist, api_key=context.generalist_api_key or "not-needed",  # type: ignore[arg-type]
+            model=context.generalist_model_name, temperature=context.temperature,
+            extra_body={"max_tokens": context.max_tokens}, timeout=context.generalist_timeout, max_retries=0,
+        )
+    from langchain.chat_models import init_chat_model
+
+    return init_chat_model(context.generalist, temperature=context.temperature, max_tokens=context.max_tokens)
+
+
+def model_label(model: BaseChatModel) -> str:
+    """A short human name for whichever chat model answered."""
+    if isinstance(model, LocalLlamaChatModel):
+        return model.model_name
+    for attr in ("model_name", "model", "model_id"):
+        value = getattr(model, attr, None)
+        if isinstance(value, str) and value:
+            return value
+    return type(model).__name__
+
+
+def count_tokens(model: BaseChatModel, text: str) -> int:
+    """Token count with the model's own tokenizer when local; a conservative estimate otherwise.
+
+    (``get_num_tokens`` of OpenAI-style models downloads a tiktoken encoding, which fails offline.)
+    """
+    if isinstance(model, LocalLlamaChatModel):
+        return model.get_num_tokens(text)
+    return len(text) // 3 + 1

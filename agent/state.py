@@ -1,0 +1,30 @@
+"""Graph state: what flows between nodes and what the checkpointer keeps per thread."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, TypedDict
+
+from langchain_core.messages import AnyMessage
+from langgraph.graph.message import add_messages
+
+Route = Literal["expert", "generalist"]
+Intent = Literal["chat", "ppl", "fill_mask", "nsp", "rag", "image"]
+
+
+class InputState(TypedDict):
+    """What a caller provides: the new message(s)."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+
+
+class State(InputState, total=False):
+    """Everything nodes read and write during one turn."""
+
+    route: Route
+    intent: Intent
+    route_score: float
+    model: str  # the model that actually answered
+    notice: str  # e.g. why the generalist was skipped
+    tool_calls: list[dict[str, Any]]
+    sources: list[dict[str, Any]]
+    images: list[str]

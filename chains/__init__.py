@@ -1,0 +1,1 @@
+"""LCEL chains. Each takes its chat model as an argument; nothing here builds models."""

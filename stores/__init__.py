@@ -1,0 +1,1 @@
+"""What persists: model files (and their checksums), conversation threads."""

@@ -1,0 +1,64 @@
+"""Shared fixtures: the real packaged models, a private LMGEN_HOME per test, free ports."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# Tests never reach a model hub: the packaged sources are the ones under test.
+os.environ["LMGEN_OFFLINE"] = "1"
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from lmgen.stores.models import ModelStore  # noqa: E402
+
+# The installed console script, as a user runs it.
+_SCRIPT = Path(sys.executable).with_name("lmgen")
+LMGEN = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "lmgen.ui.cli"]
+
+
+@pytest.fixture(scope="session")
+def shared_store() -> ModelStore:
+    """The real model store under the user's LMGEN_HOME (models are pulled once, then reused)."""
+    return ModelStore()
+
+
+def _packaged(store: ModelStore, role: str) -> Path:
+    store.pull(role, progress=False)  # no-op when present and verified
+    return store.resolve(role)
+
+
+@pytest.fixture(scope="session")
+def expert_path(shared_store: ModelStore) -> Path:
+    return _packaged(shared_store, "expert")
+
+
+@pytest.fixture(scope="session")
+def base_path(shared_store: ModelStore) -> Path:
+    return _packaged(shared_store, "base")
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, expert_path: Path) -> Path:
+    """A private LMGEN_HOME (threads, manifests) that still uses the shared expert file."""
+    monkeypatch.setenv("LMGEN_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("LMGEN_EXPERT_MODEL", str(expert_path))
+    return tmp_path / "home"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run ``lmgen`` in a fresh process, as a user would."""
+    return subprocess.run([*LMGEN, *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})}, check=False)

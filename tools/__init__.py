@@ -1,0 +1,6 @@
+"""LangChain tools over lmgen's engines. Each is a typed function whose docstring is the
+description the model sees; :data:`TOOLS` collects them for the agent and the MCP server."""
+
+from langchain_core.tools import BaseTool
+
+TOOLS: list[BaseTool] = []

@@ -1,0 +1,1 @@
+"""Shells over the agent: the CLI, the Gradio UI (and later the MCP server)."""

@@ -1,0 +1,82 @@
+"""Gradio chat UI: streamed replies, and under each one the route, the model and the time it took.
+
+Thin by design: it turns :func:`lmgen.agent.api.stream_ask` events into chat messages.
+Binds 127.0.0.1 and never shares a public link.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from lmgen.agent.api import Answer, stream_ask
+from lmgen.agent.context import Context
+from lmgen.errors import LmgenError
+
+log = logging.getLogger(__name__)
+
+EXAMPLES = [
+    "What is the capital of France? Answer in one word.",
+    "한국의 수도는 어디인가요?",
+    "Explain step by step why a VAE's samples are blurrier than a GAN's, and compare their training.",
+]
+
+
+def footer(answer: Answer) -> str:
+    """The one-line summary shown under a reply."""
+    return f"{answer.route} · {answer.model} · {answer.latency_ms / 1000:.1f} s"
+
+
+def details(answer: Answer) -> str:
+    usage = answer.usage
+    parts = [f"intent: {answer.intent} (router confidence {answer.route_score:.2f})", f"thread: {answer.thread_id}"]
+    if usage.get("completion_tokens"):
+        parts.append(f"tokens: {usage.get('prompt_tokens', '?')} prompt "
+                     f"({usage.get('reused_prompt_tokens', 0)} reused) + {usage['completion_tokens']} reply, "
+                     f"{usage.get('tokens_per_s', 0)} tok/s, first token after {usage.get('ttft_s', 0)} s")
+    return "\n".join(f"- {p}" for p in parts)
+
+
+def build_app(context: Context | None = None) -> Any:
+    """The Blocks app (not launched)."""
+    import gradio as gr
+
+    conversations: dict[str, int] = {}
+    counter = itertools.count()
+
+    def respond(message: str, history: list[dict[str, Any]], request: gr.Request) -> Iterator[Any]:
+        session = getattr(request, "session_hash", None) or f"anon{next(counter)}"
+        if not history:  # a fresh (or cleared) chat starts a new thread
+            conversations[session] = conversations.get(session, -1) + 1
+        thread_id = f"ui-{session}-{conversations.get(session, 0)}"
+        text = ""
+        try:
+            for item in stream_ask(message, thread_id=thread_id, context=context):
+                if isinstance(item, Answer):
+                    body = f"*{item.notice}*\n\n{item.answer}" if item.notice else item.answer
+                    yield [gr.ChatMessage(role="assistant", content=body),
+                           gr.ChatMessage(role="assistant", content=details(item),
+                                          metadata={"title": footer(item), "status": "done"})]
+                    return
+                text += item
+                yield text
+        except LmgenError as exc:
+            yield f"error: {exc.one_line()}"
+
+    with gr.Blocks(title="lmgen") as demo:
+        gr.Markdown("## lmgen — expert sLM ⇄ generalist LLM\nAsk in English or Korean. Under each reply: "
+                    "the route the router chose, the model that answered and how long it took.")
+        gr.ChatInterface(respond, examples=EXAMPLES, cache_examples=False, api_name="chat", save_history=False)
+    return demo
+
+
+def launch(host: str = "127.0.0.1", port: int = 7860, context: Context | None = None) -> None:
+    """Start the UI and print its URL (blocks until interrupted)."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    demo = build_app(context)
+    print(f"lmgen UI: http://{host}:{port}", flush=True)
+    demo.queue(default_concurrency_limit=1).launch(server_name=host, server_port=port, share=False,
+                                                   show_error=True, inbrowser=False)

@@ -12,16 +12,19 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.messages import AIMessageChunk, HumanMessage
+from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import StreamMode
 
 from lmgen.agent.context import Context
 from lmgen.agent.graph import builder
 from lmgen.errors import InputError
 from lmgen.stores.threads import open_checkpointer
 
+AgentGraph = CompiledStateGraph[Any, Any, Any, Any]
 MAX_QUESTION_CHARS = 16_000  # beyond this a CPU prompt takes minutes; reject instead
 _ANSWER_NODES = {"call_expert", "call_generalist"}
 
@@ -55,7 +58,7 @@ class Answer:
 
 
 @cache
-def persistent_graph() -> CompiledStateGraph:
+def persistent_graph() -> AgentGraph:
     """The graph compiled with the SQLite checkpointer (once per process)."""
     return builder.compile(checkpointer=open_checkpointer(), name="lmgen")
 
@@ -73,8 +76,12 @@ def check_question(text: str) -> str:
     return text.strip()
 
 
-def stream_ask(text: str, thread_id: str | None = None, context: Context | None = None,
-               graph: CompiledStateGraph | None = None) -> Iterator[str | Answer]:
+def stream_ask(
+    text: str,
+    thread_id: str | None = None,
+    context: Context | None = None,
+    graph: AgentGraph | None = None,
+) -> Iterator[str | Answer]:
     """Stream reply tokens (``str``) as they come, then yield the final :class:`Answer`.
 
     Args:
@@ -86,31 +93,49 @@ def stream_ask(text: str, thread_id: str | None = None, context: Context | None 
     question = check_question(text)
     thread_id = thread_id or uuid.uuid4().hex[:12]
     graph = graph or persistent_graph()
-    config = {"configurable": {"thread_id": thread_id}}
+    config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
+    modes: list[StreamMode] = ["messages", "values"]
     start = time.perf_counter()
     final: dict[str, Any] = {}
-    for mode, payload in graph.stream({"messages": [HumanMessage(question)]}, config,
-                                      context=context or Context(), stream_mode=["messages", "values"]):
+    # With a list of modes, stream() yields (mode, payload) pairs.
+    events = graph.stream(
+        {"messages": [HumanMessage(question)]}, config, context=context or Context(), stream_mode=modes
+    )
+    for mode, payload in cast(Iterator[tuple[str, Any]], events):
         if mode == "messages":
             chunk, meta = payload
             # Only streamed pieces: the node's finished AIMessage arrives here too and would repeat them.
-            if isinstance(chunk, AIMessageChunk) and chunk.text and meta.get("langgraph_node") in _ANSWER_NODES:
+            if (
+                isinstance(chunk, AIMessageChunk)
+                and chunk.text
+                and meta.get("langgraph_node") in _ANSWER_NODES
+            ):
                 yield chunk.text
         else:
             final = payload
     reply = final["messages"][-1]
     yield Answer(
-        route=final.get("route", "expert"), model=final.get("model", ""), answer=reply.text,
-        intent=final.get("intent", "chat"), route_score=final.get("route_score", 0.0),
-        notice=final.get("notice", ""), thread_id=thread_id,
+        route=final.get("route", "expert"),
+        model=final.get("model", ""),
+        answer=reply.text,
+        intent=final.get("intent", "chat"),
+        route_score=final.get("route_score", 0.0),
+        notice=final.get("notice", ""),
+        thread_id=thread_id,
         latency_ms=round((time.perf_counter() - start) * 1000, 1),
-        tool_calls=final.get("tool_calls", []), sources=final.get("sources", []), images=final.get("images", []),
+        tool_calls=final.get("tool_calls", []),
+        sources=final.get("sources", []),
+        images=final.get("images", []),
         usage=dict(reply.response_metadata),
     )
 
 
-def ask(text: str, thread_id: str | None = None, context: Context | None = None,
-        graph: CompiledStateGraph | None = None) -> Answer:
+def ask(
+    text: str,
+    thread_id: str | None = None,
+    context: Context | None = None,
+    graph: AgentGraph | None = None,
+) -> Answer:
     """Ask a question and wait for the whole :class:`Answer` (see :func:`stream_ask`)."""
     for item in stream_ask(text, thread_id, context, graph):
         if isinstance(item, Answer):

@@ -29,10 +29,12 @@ class Context:
         default="local-model", metadata={"description": "Model name sent to an OpenAI-compatible server."}
     )
     generalist_api_key: str = field(
-        default="", metadata={"description": "API key for an OpenAI-compatible server (often unused locally)."}
+        default="",
+        metadata={"description": "API key for an OpenAI-compatible server (often unused locally)."},
     )
     generalist_timeout: float = field(
-        default=120.0, metadata={"description": "Seconds to wait for a remote generalist before falling back."}
+        default=120.0,
+        metadata={"description": "Seconds to wait for a remote generalist before falling back."},
     )
     n_ctx: int = field(default=4096, metadata={"description": "Context window of local GGUF models."})
     n_threads: int = field(
@@ -46,7 +48,9 @@ class Context:
     seed: int = field(default=0, metadata={"description": "Sampling seed of local models."})
     history_tokens: int = field(
         default=1500,
-        metadata={"description": "Token budget for the conversation history sent to a model (CPU prompts are slow)."},
+        metadata={
+            "description": "Token budget for the conversation history sent to a model (CPU prompts are slow)."
+        },
     )
     system_prompt: str = field(default=prompts.SYSTEM_PROMPT, metadata={"description": "System prompt."})
     route_threshold: float = field(

@@ -41,8 +41,15 @@ def route_request(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     ctx = _context(runtime)
     decision = route_text(last_user_text(state), ctx.route_threshold)
     route = ctx.force_route or decision.route
-    return {"route": route, "intent": decision.intent, "route_score": decision.score, "notice": "",
-            "tool_calls": [], "sources": [], "images": []}
+    return {
+        "route": route,
+        "intent": decision.intent,
+        "route_score": decision.score,
+        "notice": "",
+        "tool_calls": [],
+        "sources": [],
+        "images": [],
+    }
 
 
 def choose_model(state: State) -> Literal["call_expert", "call_generalist"]:

@@ -63,11 +63,18 @@ class LocalLlamaChatModel(BaseChatModel):
     def get_num_tokens(self, text: str) -> int:
         return self.runtime.count_tokens(text)
 
-    def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
         stats = GenerationStats()
         pieces = self.runtime.stream_chat(
-            to_chat_dicts(messages), stop=stop, stats=stats,
+            to_chat_dicts(messages),
+            stop=stop,
+            stats=stats,
             max_tokens=kwargs.get("max_tokens", self.max_tokens),
             temperature=kwargs.get("temperature", self.temperature),
         )
@@ -76,30 +83,52 @@ class LocalLlamaChatModel(BaseChatModel):
             if run_manager:
                 run_manager.on_llm_new_token(piece, chunk=chunk)
             yield chunk
-        meta = {"model_name": self.runtime.name, "role": self.role, "finish_reason": stats.finish_reason,
-                "prompt_tokens": stats.prompt_tokens, "reused_prompt_tokens": stats.reused_tokens,
-                "completion_tokens": stats.completion_tokens, "ttft_s": round(stats.ttft_s, 4),
-                "tokens_per_s": round(stats.tokens_per_s, 2)}
+        meta = {
+            "model_name": self.runtime.name,
+            "role": self.role,
+            "finish_reason": stats.finish_reason,
+            "prompt_tokens": stats.prompt_tokens,
+            "reused_prompt_tokens": stats.reused_tokens,
+            "completion_tokens": stats.completion_tokens,
+            "ttft_s": round(stats.ttft_s, 4),
+            "tokens_per_s": round(stats.tokens_per_s, 2),
+        }
         yield ChatGenerationChunk(
             message=AIMessageChunk(content="", response_metadata=meta, chunk_position="last"),
         )
 
-    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                  run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
         text, meta = [], {}
         for chunk in self._stream(messages, stop=stop, run_manager=run_manager, **kwargs):
             text.append(chunk.text)
             meta.update(chunk.message.response_metadata)
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content="".join(text),
-                                                                          response_metadata=meta))])
+        return ChatResult(
+            generations=[ChatGeneration(message=AIMessage(content="".join(text), response_metadata=meta))]
+        )
 
 
 @lru_cache(maxsize=4)
-def load_runtime(path: str, n_ctx: int, n_threads: int, n_gpu_layers: str, seed: int, role: str,
-                 logits_all: bool = False) -> LlamaRuntime:
+def load_runtime(
+    path: str, n_ctx: int, n_threads: int, n_gpu_layers: str, seed: int, role: str, logits_all: bool = False
+) -> LlamaRuntime:
     """Load (once per setting) a GGUF model. The cache is the one place loaded models live."""
-    runtime = LlamaRuntime(LlamaConfig(model_path=path, n_ctx=n_ctx, n_threads=n_threads,
-                                       n_gpu_layers=n_gpu_layers, seed=seed, role=role, logits_all=logits_all))
+    runtime = LlamaRuntime(
+        LlamaConfig(
+            model_path=path,
+            n_ctx=n_ctx,
+            n_threads=n_threads,
+            n_gpu_layers=n_gpu_layers,
+            seed=seed,
+            role=role,
+            logits_all=logits_all,
+        )
+    )
     where = f"GPU ({runtime.gpu_layers} layers offloaded)" if runtime.gpu_layers else "CPU"
     log.info("loaded %s model %s on %s, %d threads", role, runtime.name, where, n_threads)
     return runtime
@@ -109,11 +138,13 @@ def local_chat_model(role: str, context: Context, path: str | None = None) -> Lo
     """A chat model over a local GGUF for ``role`` (``expert`` or ``generalist``)."""
     store = ModelStore(overrides={role: path} if path else None)
     resolved = store.resolve(role)
-    runtime = load_runtime(str(resolved), context.n_ctx, context.n_threads, context.n_gpu_layers,
-                           context.seed, role)
+    runtime = load_runtime(
+        str(resolved), context.n_ctx, context.n_threads, context.n_gpu_layers, context.seed, role
+    )
     runtime.pin_prefix([{"role": "system", "content": context.system_prompt}])
-    return LocalLlamaChatModel(runtime=runtime, role=role, max_tokens=context.max_tokens,
-                               temperature=context.temperature)
+    return LocalLlamaChatModel(
+        runtime=runtime, role=role, max_tokens=context.max_tokens, temperature=context.temperature
+    )
 
 
 def expert_chat_model(context: Context) -> LocalLlamaChatModel:
@@ -132,7 +163,9 @@ def generalist_kind(spec: str) -> str:
         return "gguf"
     if ":" in spec:
         return "provider"
-    raise InputError(f"generalist setting {spec!r} is neither 'local', a GGUF path, 'provider:model' nor a URL")
+    raise InputError(
+        f"generalist setting {spec!r} is neither 'local', a GGUF path, 'provider:model' nor a URL"
+    )
 
 
 def generalist_chat_model(context: Context) -> BaseChatModel:
@@ -152,9 +185,13 @@ def generalist_chat_model(context: Context) -> BaseChatModel:
         # llama.cpp's server ignores max_completion_tokens (what ChatOpenAI sends for
         # max_tokens), so the limit travels in the request body as plain max_tokens.
         return ChatOpenAI(
-            base_url=context.generalist, api_key=context.generalist_api_key or "not-needed",  # type: ignore[arg-type]
-            model=context.generalist_model_name, temperature=context.temperature,
-            extra_body={"max_tokens": context.max_tokens}, timeout=context.generalist_timeout, max_retries=0,
+            base_url=context.generalist,
+            api_key=context.generalist_api_key or "not-needed",  # type: ignore[arg-type]
+            model=context.generalist_model_name,
+            temperature=context.temperature,
+            extra_body={"max_tokens": context.max_tokens},
+            timeout=context.generalist_timeout,
+            max_retries=0,
         )
     from langchain.chat_models import init_chat_model
 

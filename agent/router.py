@@ -13,22 +13,41 @@ from dataclasses import dataclass, field
 
 from lmgen.agent.state import Intent, Route
 
-# (intent, pattern) in priority order; Korean and English cues.
+# (intent, pattern) in priority order; Korean and English cues. An explicit mask token wins;
+# then a request about the user's documents ("according to the docs, what is NSP?") beats the
+# keywords of the tools it mentions.
 _INTENT_PATTERNS: tuple[tuple[Intent, re.Pattern[str]], ...] = (
-    ("fill_mask", re.compile(r"\[MASK\]|<mask>|fill[- ]mask|fill in the blank|빈칸", re.I)),
+    ("fill_mask", re.compile(r"\[MASK\]|<mask>", re.I)),
+    (
+        "rag",
+        re.compile(
+            r"according to (the|my) (docs|documents|files)|in (the|my) (docs|documents|files)|\bsources?\b"
+            r"|문서(에서|에 따르면)|자료에서",
+            re.I,
+        ),
+    ),
     ("nsp", re.compile(r"next[- ]sentence|\bNSP\b|다음 문장", re.I)),
     ("ppl", re.compile(r"perplexity|\bppl\b|퍼플렉서티|혼잡도|n-?gram|엔그램", re.I)),
-    ("image", re.compile(
-        r"\b(draw|sketch|generate (an? )?(image|picture|digit)s?|sample (images|digits))\b|\b(ddpm|ddim)\b"
-        r"|그려|이미지(를)? (생성|만들)", re.I)),
-    ("rag", re.compile(
-        r"according to (the|my) (docs|documents|files)|in (the|my) (docs|documents|files)|\bsources?\b"
-        r"|문서(에서|에 따르면)|자료에서", re.I)),
+    (
+        "image",
+        re.compile(
+            r"\b(draw|sketch|generate (an? )?(image|picture|digit)s?|sample (images|digits))\b"
+            r"|\b(ddpm|ddim)\b|그려|이미지(를)? (생성|만들)",
+            re.I,
+        ),
+    ),
+    ("fill_mask", re.compile(r"fill[- ]mask|fill in the blank|빈칸", re.I)),
 )
-_CODE = re.compile(r"```|\b(def|class|function|implement|write (a|the) (program|script|function|code)|"
-                   r"refactor|debug|regex|sql|python|javascript)\b|코드|구현|프로그램", re.I)
-_REASONING = re.compile(r"\b(explain|why|compare|difference|step[- ]by[- ]step|prove|derive|analy[sz]e|"
-                        r"pros and cons|trade-?offs?|in detail)\b|설명|왜|비교|차이|분석|증명|자세히", re.I)
+_CODE = re.compile(
+    r"```|\b(def|class|function|implement|write (a|the) (program|script|function|code)|"
+    r"refactor|debug|regex|sql|python|javascript)\b|코드|구현|프로그램",
+    re.I,
+)
+_REASONING = re.compile(
+    r"\b(explain|why|compare|difference|step[- ]by[- ]step|prove|derive|analy[sz]e|"
+    r"pros and cons|trade-?offs?|in detail)\b|설명|왜|비교|차이|분석|증명|자세히",
+    re.I,
+)
 
 
 @dataclass(frozen=True)

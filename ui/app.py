@@ -32,11 +32,16 @@ def footer(answer: Answer) -> str:
 
 def details(answer: Answer) -> str:
     usage = answer.usage
-    parts = [f"intent: {answer.intent} (router confidence {answer.route_score:.2f})", f"thread: {answer.thread_id}"]
+    parts = [
+        f"intent: {answer.intent} (router confidence {answer.route_score:.2f})",
+        f"thread: {answer.thread_id}",
+    ]
     if usage.get("completion_tokens"):
-        parts.append(f"tokens: {usage.get('prompt_tokens', '?')} prompt "
-                     f"({usage.get('reused_prompt_tokens', 0)} reused) + {usage['completion_tokens']} reply, "
-                     f"{usage.get('tokens_per_s', 0)} tok/s, first token after {usage.get('ttft_s', 0)} s")
+        parts.append(
+            f"tokens: {usage.get('prompt_tokens', '?')} prompt "
+            f"({usage.get('reused_prompt_tokens', 0)} reused) + {usage['completion_tokens']} reply, "
+            f"{usage.get('tokens_per_s', 0)} tok/s, first token after {usage.get('ttft_s', 0)} s"
+        )
     return "\n".join(f"- {p}" for p in parts)
 
 
@@ -57,9 +62,14 @@ def build_app(context: Context | None = None) -> Any:
             for item in stream_ask(message, thread_id=thread_id, context=context):
                 if isinstance(item, Answer):
                     body = f"*{item.notice}*\n\n{item.answer}" if item.notice else item.answer
-                    yield [gr.ChatMessage(role="assistant", content=body),
-                           gr.ChatMessage(role="assistant", content=details(item),
-                                          metadata={"title": footer(item), "status": "done"})]
+                    yield [
+                        gr.ChatMessage(role="assistant", content=body),
+                        gr.ChatMessage(
+                            role="assistant",
+                            content=details(item),
+                            metadata={"title": footer(item), "status": "done"},
+                        ),
+                    ]
                     return
                 text += item
                 yield text
@@ -67,9 +77,13 @@ def build_app(context: Context | None = None) -> Any:
             yield f"error: {exc.one_line()}"
 
     with gr.Blocks(title="lmgen") as demo:
-        gr.Markdown("## lmgen — expert sLM ⇄ generalist LLM\nAsk in English or Korean. Under each reply: "
-                    "the route the router chose, the model that answered and how long it took.")
-        gr.ChatInterface(respond, examples=EXAMPLES, cache_examples=False, api_name="chat", save_history=False)
+        gr.Markdown(
+            "## lmgen — expert sLM ⇄ generalist LLM\nAsk in English or Korean. Under each reply: "
+            "the route the router chose, the model that answered and how long it took."
+        )
+        gr.ChatInterface(
+            respond, examples=EXAMPLES, cache_examples=False, api_name="chat", save_history=False
+        )
     return demo
 
 
@@ -78,5 +92,6 @@ def launch(host: str = "127.0.0.1", port: int = 7860, context: Context | None = 
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     demo = build_app(context)
     print(f"lmgen UI: http://{host}:{port}", flush=True)
-    demo.queue(default_concurrency_limit=1).launch(server_name=host, server_port=port, share=False,
-                                                   show_error=True, inbrowser=False)
+    demo.queue(default_concurrency_limit=1).launch(
+        server_name=host, server_port=port, share=False, show_error=True, inbrowser=False
+    )

@@ -16,8 +16,12 @@ import typer
 
 from lmgen.errors import LmgenError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="lmgen: language and generative models you can run, compare and see.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="lmgen: language and generative models you can run, compare and see.",
+)
 models_app = typer.Typer(no_args_is_help=True, help="List, provision and locate model files.")
 app.add_typer(models_app, name="models")
 
@@ -29,14 +33,21 @@ def emit(data: Any, as_json: bool, text: str | None = None) -> None:
     if as_json:
         sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
     else:
-        sys.stdout.write((text if text is not None else json.dumps(data, ensure_ascii=False, indent=2)) + "\n")
+        sys.stdout.write(
+            (text if text is not None else json.dumps(data, ensure_ascii=False, indent=2)) + "\n"
+        )
     sys.stdout.flush()
 
 
 @app.callback()
-def _setup(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress to stderr.")] = False) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
-                        format="%(levelname)s %(name)s: %(message)s")
+def _setup(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress to stderr.")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     # ggml's OpenMP threads spin while idle by default, which starves a second process on small machines.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
@@ -46,8 +57,9 @@ def _setup(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log pr
 def ask(
     text: Annotated[str, typer.Argument(help="The question.")],
     thread: Annotated[str | None, typer.Option("--thread", help="Conversation id kept across runs.")] = None,
-    generalist: Annotated[str | None, typer.Option(help="Override LMGEN_GENERALIST (local, URL, provider:model).")]
-    = None,
+    generalist: Annotated[
+        str | None, typer.Option(help="Override LMGEN_GENERALIST (local, URL, provider:model).")
+    ] = None,
     route: Annotated[str | None, typer.Option(help="Force 'expert' or 'generalist'.")] = None,
     max_tokens: Annotated[int | None, typer.Option(help="Longest reply in tokens.")] = None,
     as_json: JsonFlag = False,
@@ -84,11 +96,15 @@ def ask(
     sys.stdout.flush()
     if answer.notice:
         sys.stderr.write(f"note: {answer.notice}\n")
-    sys.stderr.write(f"[{answer.route} · {answer.model} · {answer.latency_ms / 1000:.1f} s · thread {answer.thread_id}]\n")
+    sys.stderr.write(
+        f"[{answer.route} · {answer.model} · {answer.latency_ms / 1000:.1f} s · thread {answer.thread_id}]\n"
+    )
 
 
 @app.command("route")
-def route_cmd(text: Annotated[str, typer.Argument(help="A request to classify.")], as_json: JsonFlag = False) -> None:
+def route_cmd(
+    text: Annotated[str, typer.Argument(help="A request to classify.")], as_json: JsonFlag = False
+) -> None:
     """Show where the router would send a request, and why (no model is loaded)."""
     import time
 
@@ -98,11 +114,20 @@ def route_cmd(text: Annotated[str, typer.Argument(help="A request to classify.")
 
     start = time.perf_counter()
     decision = route_text(check_question(text), Context().route_threshold)
-    data = {"route": decision.route, "intent": decision.intent, "score": decision.score,
-            "complexity": decision.complexity, "features": decision.features,
-            "latency_ms": round((time.perf_counter() - start) * 1000, 3)}
-    emit(data, as_json, f"{decision.route} (intent {decision.intent}, confidence {decision.score:.2f}, "
-                        f"complexity {decision.complexity:.2f})")
+    data = {
+        "route": decision.route,
+        "intent": decision.intent,
+        "score": decision.score,
+        "complexity": decision.complexity,
+        "features": decision.features,
+        "latency_ms": round((time.perf_counter() - start) * 1000, 3),
+    }
+    emit(
+        data,
+        as_json,
+        f"{decision.route} (intent {decision.intent}, confidence {decision.score:.2f}, "
+        f"complexity {decision.complexity:.2f})",
+    )
 
 
 # --------------------------------------------------------------------------- models
@@ -116,8 +141,11 @@ def models_list(as_json: JsonFlag = False) -> None:
 
     store = ModelStore()
     rows = [store.status(role) for role in ROLES]
-    lines = [f"{r['role']:<11} {'ok ' if r['verified'] else ('?  ' if r['present'] else '-- ')} "
-             f"{r['title']}  {r['path']}" for r in rows]
+    lines = [
+        f"{r['role']:<11} {'ok ' if r['verified'] else ('?  ' if r['present'] else '-- ')} "
+        f"{r['title']}  {r['path']}"
+        for r in rows
+    ]
     emit(rows, as_json, "\n".join(lines))
 
 
@@ -131,8 +159,10 @@ def models_pull(
     from lmgen.stores.models import ROLES, ModelStore
 
     store = ModelStore()
-    results = [store.pull(role, force=force, progress=not as_json or sys.stderr.isatty())
-               for role in (roles or list(ROLES))]
+    results = [
+        store.pull(role, force=force, progress=not as_json or sys.stderr.isatty())
+        for role in (roles or list(ROLES))
+    ]
     emit(results, as_json, "\n".join(f"{r['role']:<11} {r['action']:<20} {r['path']}" for r in results))
 
 
@@ -148,7 +178,9 @@ def models_path(role: RoleArg, as_json: JsonFlag = False) -> None:
 # --------------------------------------------------------------------------- ui
 @app.command()
 def ui(
-    host: Annotated[str, typer.Option(help="Interface to bind (keep 127.0.0.1 unless you mean it).")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="Interface to bind (keep 127.0.0.1 unless you mean it).")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 7860,
 ) -> None:
     """Launch the Gradio chat UI."""

@@ -21,10 +21,10 @@ import math
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -101,20 +101,30 @@ class LlamaRuntime:
         self.config = config
         path = Path(config.model_path)
         if not path.is_file():
-            raise ModelFileError(f"{config.role} model file not found: {path}", role=config.role,
-                                 path=str(path), hint=f"lmgen models pull {config.role}")
+            raise ModelFileError(
+                f"{config.role} model file not found: {path}",
+                role=config.role,
+                path=str(path),
+                hint=f"lmgen models pull {config.role}",
+            )
         self.gpu_layers = config.resolved_gpu_layers()
         try:
             self.llm: Llama = Llama(
-                model_path=str(path), n_ctx=config.n_ctx, n_threads=config.n_threads,
-                n_threads_batch=config.n_threads, n_batch=config.n_batch,
-                n_gpu_layers=self.gpu_layers, seed=config.seed, logits_all=config.logits_all,
+                model_path=str(path),
+                n_ctx=config.n_ctx,
+                n_threads=config.n_threads,
+                n_threads_batch=config.n_threads,
+                n_batch=config.n_batch,
+                n_gpu_layers=self.gpu_layers,
+                seed=config.seed,
+                logits_all=config.logits_all,
                 verbose=False,
             )
         except ValueError as exc:  # llama-cpp-python's way of saying "llama_load_model failed"
             raise ModelFileError(
                 f"{config.role} model file cannot be loaded (truncated or corrupt?): {path}",
-                role=config.role, path=str(path),
+                role=config.role,
+                path=str(path),
                 hint=f"lmgen models pull {config.role} --force, or point to another GGUF",
             ) from exc
         self.name = path.stem  # file names carry the quantization; general.name often does not
@@ -151,7 +161,9 @@ class LlamaRuntime:
             InputError: the model has no chat template (a base model such as Gemma 3 270M).
         """
         if not self._template:
-            raise InputError(f"{self.name} has no chat template (a base model): use complete() or perplexity()")
+            raise InputError(
+                f"{self.name} has no chat template (a base model): use complete() or perplexity()"
+            )
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         eos = self.llm.token_eos()
@@ -162,7 +174,7 @@ class LlamaRuntime:
             bos_token=self.llm.detokenize([bos]).decode("utf-8", "ignore") if bos >= 0 else "",
             add_generation_prompt=add_generation_prompt,
         )
-        return str(formatter(messages=list(messages)).prompt)
+        return str(formatter(messages=cast(Any, list(messages))).prompt)
 
     def chat_stop(self) -> list[str]:
         eos = self.llm.token_eos()
@@ -186,7 +198,7 @@ class LlamaRuntime:
             return len(tokens)
         with self.lock:
             self._prepare(list(tokens))
-            missing = tokens[self.llm.n_tokens:]
+            missing = tokens[self.llm.n_tokens :]
             if missing:
                 self.llm.eval(list(missing))
             self._pinned[tokens] = self.llm.save_state()
@@ -225,23 +237,33 @@ class LlamaRuntime:
         bos = self.llm.token_bos()
         bos_text = self.llm.detokenize([bos], special=True).decode("utf-8", "ignore") if bos >= 0 else ""
         # A chat template may already spell out BOS; never send it twice.
-        tokens = self.tokenize(prompt, add_bos=self.adds_bos and not (bos_text and prompt.startswith(bos_text)))
+        tokens = self.tokenize(
+            prompt, add_bos=self.adds_bos and not (bos_text and prompt.startswith(bos_text))
+        )
         if not tokens:
             raise InputError("empty prompt")
         if len(tokens) + 1 >= self.n_ctx:
-            raise InputError(f"prompt has {len(tokens)} tokens; the context window holds {self.n_ctx}",
-                             hint="shorten the input or raise n_ctx")
+            raise InputError(
+                f"prompt has {len(tokens)} tokens; the context window holds {self.n_ctx}",
+                hint="shorten the input or raise n_ctx",
+            )
         max_tokens = max(1, min(max_tokens, self.n_ctx - len(tokens) - 1))
         start = time.perf_counter()
         with self.lock:
             reused = self._prepare(tokens)
             stats.prompt_tokens, stats.reused_tokens = len(tokens), reused
             chunks = self.llm.create_completion(
-                prompt=tokens, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
-                stop=list(stop or []), grammar=grammar, stream=True, seed=self.config.seed,
+                prompt=tokens,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                top_p=top_p,
+                stop=list(stop or []),
+                grammar=grammar,
+                stream=True,
+                seed=self.config.seed,
             )
             for chunk in chunks:
-                choice = chunk["choices"][0]  # type: ignore[index]
+                choice = cast(dict[str, Any], chunk)["choices"][0]
                 piece = choice.get("text") or ""
                 if choice.get("finish_reason"):
                     stats.finish_reason = choice["finish_reason"]
@@ -263,8 +285,14 @@ class LlamaRuntime:
     def complete(self, prompt: str, **kwargs: Any) -> str:
         return "".join(self.stream(prompt, **kwargs))
 
-    def chat_json(self, messages: Sequence[dict[str, str]], schema: dict[str, Any], *,
-                  max_tokens: int = 256, temperature: float = 0.0) -> Any:
+    def chat_json(
+        self,
+        messages: Sequence[dict[str, str]],
+        schema: dict[str, Any],
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+    ) -> Any:
         """A chat reply constrained by a llama.cpp grammar built from a JSON schema.
 
         Raises:
@@ -274,17 +302,23 @@ class LlamaRuntime:
 
         grammar = LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
         stats = GenerationStats()
-        text = "".join(self.stream_chat(messages, grammar=grammar, max_tokens=max_tokens,
-                                        temperature=temperature, stats=stats))
+        text = "".join(
+            self.stream_chat(
+                messages, grammar=grammar, max_tokens=max_tokens, temperature=temperature, stats=stats
+            )
+        )
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
-            raise LmgenError(f"constrained output was cut at {stats.completion_tokens} tokens "
-                             f"({stats.finish_reason}); raise max_tokens") from exc
+            raise LmgenError(
+                f"constrained output was cut at {stats.completion_tokens} tokens "
+                f"({stats.finish_reason}); raise max_tokens"
+            ) from exc
 
     # ------------------------------------------------------------------ perplexity
-    def perplexity(self, text: str, window: int | None = None, stride: int | None = None,
-                   per_token: bool = False) -> dict[str, Any]:
+    def perplexity(
+        self, text: str, window: int | None = None, stride: int | None = None, per_token: bool = False
+    ) -> dict[str, Any]:
         """Perplexity of ``text`` under this model: exp(mean NLL over predicted tokens).
 
         The first token (BOS when the model adds one) is context only. Long texts are
@@ -334,15 +368,23 @@ class LlamaRuntime:
                 begin += stride
             self.llm.reset()
         mean = nll / scored
-        result: dict[str, Any] = {"ppl": math.exp(mean), "nll": mean, "tokens": scored, "window": window,
-                                  "stride": stride, "model": self.name}
+        result: dict[str, Any] = {
+            "ppl": math.exp(mean),
+            "nll": mean,
+            "tokens": scored,
+            "window": window,
+            "stride": stride,
+            "model": self.name,
+        }
         if per_token:
             pieces = [self.llm.detokenize([t]).decode("utf-8", "replace") for t in tokens[1:]]
-            result["per_token"] = [{"token": p, "logprob": lp} for p, lp in zip(pieces, logprobs, strict=True)]
+            result["per_token"] = [
+                {"token": p, "logprob": lp} for p, lp in zip(pieces, logprobs, strict=True)
+            ]
         return result
 
 
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+def _common_prefix(a: Iterable[int], b: Iterable[int]) -> int:
     n = 0
     for x, y in zip(a, b, strict=False):
         if x != y:

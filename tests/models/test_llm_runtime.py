@@ -41,25 +41,38 @@ def test_expert_answers_korean(expert: LlamaRuntime) -> None:
 
 def test_streaming_yields_pieces_and_stats(expert: LlamaRuntime) -> None:
     stats = GenerationStats()
-    pieces = list(expert.stream_chat([SYSTEM, {"role": "user", "content": "Count from 1 to 5."}],
-                                     max_tokens=30, temperature=0.0, stats=stats))
+    pieces = list(
+        expert.stream_chat(
+            [SYSTEM, {"role": "user", "content": "Count from 1 to 5."}],
+            max_tokens=30,
+            temperature=0.0,
+            stats=stats,
+        )
+    )
     assert len(pieces) > 3 and stats.completion_tokens == len(pieces)
     assert 0 < stats.ttft_s <= stats.total_s and stats.finish_reason in {"stop", "length"}
 
 
 def test_json_schema_output_is_valid(expert: LlamaRuntime) -> None:
-    schema = {"type": "object", "properties": {"city": {"type": "string"}, "country": {"type": "string"}},
-              "required": ["city", "country"]}
-    data = expert.chat_json([SYSTEM, {"role": "user", "content": "Name the capital of Japan and its country."}],
-                            schema, max_tokens=60)
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "country": {"type": "string"}},
+        "required": ["city", "country"],
+    }
+    data = expert.chat_json(
+        [SYSTEM, {"role": "user", "content": "Name the capital of Japan and its country."}],
+        schema,
+        max_tokens=60,
+    )
     assert set(data) == {"city", "country"} and "Tokyo" in data["city"]
 
 
 def test_json_cut_short_is_a_clear_error(expert: LlamaRuntime) -> None:
     schema = {"type": "object", "properties": {"story": {"type": "string"}}, "required": ["story"]}
     with pytest.raises(LmgenError, match="raise max_tokens"):
-        expert.chat_json([SYSTEM, {"role": "user", "content": "Write a long story about a cat."}], schema,
-                         max_tokens=5)
+        expert.chat_json(
+            [SYSTEM, {"role": "user", "content": "Write a long story about a cat."}], schema, max_tokens=5
+        )
 
 
 def test_pinned_system_prefix_survives_other_prompts(expert: LlamaRuntime) -> None:
@@ -102,8 +115,9 @@ def test_perplexity_matches_llama_cpp_logprobs(base_ppl: LlamaRuntime) -> None:
     n = ours["tokens"]
     assert info["token_logprobs"][0] is None and "".join(info["tokens"][:n]) == text
     assert [t["token"] for t in ours["per_token"]] == info["tokens"][:n]
-    np.testing.assert_allclose([t["logprob"] for t in ours["per_token"][1:]], info["token_logprobs"][1:n],
-                               rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(
+        [t["logprob"] for t in ours["per_token"][1:]], info["token_logprobs"][1:n], rtol=1e-3, atol=1e-3
+    )
 
 
 def test_perplexity_ranks_fluent_text_lower(base_ppl: LlamaRuntime) -> None:

@@ -25,7 +25,9 @@ def _wheel(folder: Path, dist: str, version: str, member: str, payload: bytes) -
         z.writestr(f"{module}/__init__.py", "")
         z.writestr(member, payload)
         z.writestr(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
-        z.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        z.writestr(
+            f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        )
         z.writestr(f"{info}/RECORD", "")
 
 
@@ -41,8 +43,14 @@ def tiny_role(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[ModelSpe
         member = f"lmgen_tiny_part{i}/data/part{i:02d}.bin"
         _wheel(index, f"lmgen-tiny-part{i}", "1.0", member, chunk)
         parts.append(PackagedPart(f"lmgen-tiny-part{i}==1.0", member))
-    spec = ModelSpec(role="tiny", title="tiny", filename="tiny.gguf", size=len(payload),
-                     sha256=hashlib.sha256(payload).hexdigest(), parts=tuple(parts))
+    spec = ModelSpec(
+        role="tiny",
+        title="tiny",
+        filename="tiny.gguf",
+        size=len(payload),
+        sha256=hashlib.sha256(payload).hexdigest(),
+        parts=tuple(parts),
+    )
     monkeypatch.setitem(store_mod.SPECS, "tiny", spec)
     monkeypatch.setenv("PIP_NO_INDEX", "1")
     monkeypatch.setenv("PIP_FIND_LINKS", str(index))
@@ -82,19 +90,28 @@ def test_corrupt_file_is_named_with_its_fix(tmp_path: Path, tiny_role: tuple[Mod
     assert store.verify("tiny") == "recorded"
 
 
-def test_truncated_file_fails_on_size_without_hashing(tmp_path: Path, tiny_role: tuple[ModelSpec, bytes]) -> None:
+def test_truncated_file_fails_on_size_without_hashing(
+    tmp_path: Path, tiny_role: tuple[ModelSpec, bytes]
+) -> None:
     store = ModelStore(home=tmp_path / "home")
     path = Path(store.pull("tiny", progress=False)["path"])
     path.write_bytes(path.read_bytes()[:5000])
-    with pytest.raises(ModelFileError, match="corrupt.*5,000 bytes"):
+    with pytest.raises(ModelFileError, match=r"corrupt.*5,000 bytes"):
         store.verify("tiny")
 
 
-def test_missing_part_is_a_provision_error(tmp_path: Path, tiny_role: tuple[ModelSpec, bytes],
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_part_is_a_provision_error(
+    tmp_path: Path, tiny_role: tuple[ModelSpec, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
     spec, _ = tiny_role
-    broken = ModelSpec(role="tiny", title="tiny", filename="tiny.gguf", size=spec.size, sha256=spec.sha256,
-                       parts=(*spec.parts, PackagedPart("lmgen-tiny-part9==1.0", "lmgen_tiny_part9/data/x.bin")))
+    broken = ModelSpec(
+        role="tiny",
+        title="tiny",
+        filename="tiny.gguf",
+        size=spec.size,
+        sha256=spec.sha256,
+        parts=(*spec.parts, PackagedPart("lmgen-tiny-part9==1.0", "lmgen_tiny_part9/data/x.bin")),
+    )
     monkeypatch.setitem(store_mod.SPECS, "tiny", broken)
     store = ModelStore(home=tmp_path / "home")
     with pytest.raises(ProvisionError, match="lmgen-tiny-part9"):

@@ -1,0 +1,120 @@
+"""Graph wiring with fake chat models (unit level; the real models are tested elsewhere)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import openai
+import pytest
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage, HumanMessage
+from langgraph.checkpoint.memory import InMemorySaver
+
+from lmgen.agent import graph as graph_mod
+from lmgen.agent.api import ask, stream_ask
+from lmgen.agent.context import Context
+from lmgen.errors import InputError
+
+
+class Recorder(GenericFakeChatModel):
+    """A fake model that remembers what it was sent."""
+
+    seen: list[list[Any]]
+
+    def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any) -> Any:
+        self.seen.append(list(messages))
+        return super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
+
+
+def fake(text: str) -> Recorder:
+    return Recorder(messages=iter([AIMessage(text)] * 10), seen=[])
+
+
+@pytest.fixture
+def compiled() -> Any:
+    return graph_mod.builder.compile(checkpointer=InMemorySaver())
+
+
+@pytest.fixture
+def models(monkeypatch: pytest.MonkeyPatch) -> dict[str, Recorder]:
+    made = {"expert": fake("expert says hi"), "generalist": fake("generalist says hi")}
+    monkeypatch.setattr(graph_mod, "expert_chat_model", lambda ctx: made["expert"])
+    monkeypatch.setattr(graph_mod, "generalist_chat_model", lambda ctx: made["generalist"])
+    return made
+
+
+def test_short_question_takes_the_expert(compiled: Any, models: dict[str, Recorder]) -> None:
+    answer = ask("hi there", thread_id="t1", context=Context(), graph=compiled)
+    assert (answer.route, answer.answer, answer.intent) == ("expert", "expert says hi", "chat")
+    assert models["generalist"].seen == []
+
+
+def test_complex_question_takes_the_generalist(compiled: Any, models: dict[str, Recorder]) -> None:
+    answer = ask(
+        "Explain step by step and compare the trade-offs of VAE vs GAN. Why? How?",
+        thread_id="t2",
+        context=Context(),
+        graph=compiled,
+    )
+    assert answer.route == "generalist" and answer.answer == "generalist says hi" and not answer.notice
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        openai.APIConnectionError(request=httpx.Request("POST", "http://127.0.0.1:9/v1/chat/completions")),
+        ConnectionRefusedError("connection refused"),
+        ImportError("no module named langchain_anthropic"),
+    ],
+)
+def test_failing_generalist_falls_back_to_expert(
+    compiled: Any, models: dict[str, Recorder], monkeypatch: pytest.MonkeyPatch, error: Exception
+) -> None:
+    def broken(ctx: Context) -> Any:
+        raise error
+
+    monkeypatch.setattr(graph_mod, "generalist_chat_model", broken)
+    answer = ask("anything", thread_id="t3", context=Context(force_route="generalist"), graph=compiled)
+    assert answer.route == "generalist" and answer.answer == "expert says hi"
+    assert "unavailable" in answer.notice and type(error).__name__ in answer.notice
+    assert answer.display.startswith("[The generalist") and answer.display.endswith("expert says hi")
+
+
+def test_thread_history_reaches_the_model(compiled: Any, models: dict[str, Recorder]) -> None:
+    ask("My name is Minji.", thread_id="t4", context=Context(), graph=compiled)
+    ask("What is my name?", thread_id="t4", context=Context(), graph=compiled)
+    last_prompt = models["expert"].seen[-1]
+    assert last_prompt[0].type == "system"
+    assert [m.text for m in last_prompt[1:]] == ["My name is Minji.", "expert says hi", "What is my name?"]
+    other = ask("What is my name?", thread_id="t5", context=Context(), graph=compiled)
+    assert other.thread_id == "t5" and len(models["expert"].seen[-1]) == 2
+
+
+def test_history_is_trimmed_to_the_budget(compiled: Any, models: dict[str, Recorder]) -> None:
+    ctx = Context(history_tokens=40)
+    for i in range(6):
+        ask(f"message number {i} " + "padding " * 20, thread_id="t6", context=ctx, graph=compiled)
+    sent = models["expert"].seen[-1]
+    assert sent[-1].text.startswith("message number 5")
+    assert len(sent) < 12 and isinstance(sent[1], HumanMessage)
+
+
+def test_stream_yields_tokens_then_answer(compiled: Any, models: dict[str, Recorder]) -> None:
+    items = list(stream_ask("hi", thread_id="t7", graph=compiled))
+    tokens, final = items[:-1], items[-1]
+    assert "".join(tokens) == "expert says hi" == final.answer  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("text", ["", "   ", "x" * 20_000])
+def test_bad_questions(compiled: Any, text: str) -> None:
+    with pytest.raises(InputError):
+        ask(text, graph=compiled)
+
+
+def test_context_reads_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LMGEN_MAX_TOKENS", "77")
+    monkeypatch.setenv("LMGEN_GENERALIST", "http://127.0.0.1:1/v1")
+    ctx = Context()
+    assert ctx.max_tokens == 77 and ctx.generalist == "http://127.0.0.1:1/v1"
+    assert Context(max_tokens=5).max_tokens == 5  # explicit beats env

@@ -1,0 +1,98 @@
+"""The public CLI contract, run as a user runs it (a fresh process each time, the real expert GGUF)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli
+
+ASK_KEYS = {"route", "model", "answer", "tool_calls", "sources", "images", "latency_ms"}
+
+
+def ok_json(*args: str, env: dict[str, str] | None = None) -> dict:
+    out = run_cli(*args, env=env)
+    assert out.returncode == 0, out.stderr
+    assert "Traceback" not in out.stderr
+    return json.loads(out.stdout)  # exactly one JSON document on stdout
+
+
+def assert_one_line_error(out, needle: str) -> None:  # type: ignore[no-untyped-def]
+    assert out.returncode != 0
+    assert out.stdout == ""
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], out.stderr
+
+
+def test_route_json_contract() -> None:
+    data = ok_json("route", "What is the capital of France?", "--json")
+    assert {"route", "intent", "score", "latency_ms"} <= set(data)
+    assert data["route"] == "expert" and data["intent"] == "chat" and 0.5 <= data["score"] <= 1
+
+
+def test_route_complex_korean() -> None:
+    data = ok_json("route", "VAE와 GAN의 차이를 자세히 설명하고 코드로 구현해줘", "--json")
+    assert data["route"] == "generalist"
+
+
+@pytest.mark.llm
+def test_ask_paris(home: Path) -> None:
+    data = ok_json("ask", "What is the capital of France? Answer in one word.", "--json")
+    assert set(data) >= ASK_KEYS
+    assert data["route"] == "expert" and "Paris" in data["answer"]
+    assert data["model"].startswith("qwen2.5-coder-0.5b") and data["latency_ms"] > 0
+
+
+@pytest.mark.llm
+def test_ask_seoul(home: Path) -> None:
+    data = ok_json("ask", "한국의 수도는 어디인가요?", "--json")
+    assert "서울" in data["answer"]
+
+
+@pytest.mark.llm
+def test_thread_memory_across_processes(home: Path) -> None:
+    first = ok_json(
+        "ask", "My favourite colour is turquoise. Please remember it.", "--thread", "colours", "--json"
+    )
+    assert first["thread_id"] == "colours"
+    second = ok_json(
+        "ask", "What is my favourite colour? Answer in one word.", "--thread", "colours", "--json"
+    )
+    assert "turquoise" in second["answer"].lower()
+    assert (home / "threads.sqlite").is_file()
+
+
+@pytest.mark.llm
+def test_ask_streams_plain_text(home: Path) -> None:
+    out = run_cli("ask", "What is the capital of France? Answer in one word.")
+    assert out.returncode == 0 and "Paris" in out.stdout
+    assert "expert" in out.stderr  # route · model · time footer goes to stderr
+
+
+@pytest.mark.parametrize("text", ["", "   "])
+def test_empty_question(home: Path, text: str) -> None:
+    assert_one_line_error(run_cli("ask", text, "--json"), "empty question")
+
+
+def test_huge_question(home: Path) -> None:
+    assert_one_line_error(run_cli("ask", "x" * 20_000, "--json"), "limit")
+
+
+def test_corrupt_expert_file(home: Path, expert_path: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "truncated.gguf"
+    with expert_path.open("rb") as src:
+        broken.write_bytes(src.read(50_000_000))
+    out = run_cli("ask", "hello", "--json", env={"LMGEN_EXPERT_MODEL": str(broken)})
+    assert_one_line_error(out, "expert model file cannot be loaded")
+    assert str(broken) in out.stderr and "lmgen models pull expert" in out.stderr
+
+
+def test_missing_expert_file(home: Path, tmp_path: Path) -> None:
+    out = run_cli("ask", "hello", "--json", env={"LMGEN_EXPERT_MODEL": str(tmp_path / "gone.gguf")})
+    assert_one_line_error(out, "expert model file not found")
+
+
+def test_bad_route_option(home: Path) -> None:
+    assert_one_line_error(run_cli("ask", "hello", "--route", "sideways", "--json"), "--route")

@@ -78,11 +78,9 @@ class LocalLlamaChatModel(BaseChatModel):
             max_tokens=kwargs.get("max_tokens", self.max_tokens),
             temperature=kwargs.get("temperature", self.temperature),
         )
+        # BaseChatModel reports each chunk to the callbacks (LangGraph's token stream) itself.
         for piece in pieces:
-            chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece))
-            if run_manager:
-                run_manager.on_llm_new_token(piece, chunk=chunk)
-            yield chunk
+            yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
         meta = {
             "model_name": self.runtime.name,
             "role": self.role,

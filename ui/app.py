@@ -4,8 +4,7 @@ Thin by design: it turns :func:`lmgen.agent.api.stream_ask` events into chat mes
 Binds 127.0.0.1 and never shares a public link.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: Gradio injects gr.Request by the runtime annotation.
 import itertools
 import logging
 import os
@@ -90,7 +89,10 @@ def build_app(context: Context | None = None) -> Any:
 def launch(host: str = "127.0.0.1", port: int = 7860, context: Context | None = None) -> None:
     """Start the UI and print its URL (blocks until interrupted)."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    from lmgen.models.llm import backend_summary
+
     demo = build_app(context)
+    print(backend_summary(), flush=True)
     print(f"lmgen UI: http://{host}:{port}", flush=True)
     demo.queue(default_concurrency_limit=1).launch(
         server_name=host, server_port=port, share=False, show_error=True, inbrowser=False

@@ -4,8 +4,16 @@ from lmgen.models.llm.runtime import (
     GenerationStats,
     LlamaConfig,
     LlamaRuntime,
+    backend_summary,
     default_threads,
     gpu_offload_supported,
 )
 
-__all__ = ["GenerationStats", "LlamaConfig", "LlamaRuntime", "default_threads", "gpu_offload_supported"]
+__all__ = [
+    "GenerationStats",
+    "LlamaConfig",
+    "LlamaRuntime",
+    "backend_summary",
+    "default_threads",
+    "gpu_offload_supported",
+]

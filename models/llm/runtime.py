@@ -41,6 +41,13 @@ def gpu_offload_supported() -> bool:
     return bool(llama_cpp.llama_supports_gpu_offload())
 
 
+def backend_summary() -> str:
+    """One line for start-up: where llama.cpp will run the models."""
+    if gpu_offload_supported():
+        return "llama.cpp: GPU offload available, all layers go to the GPU (n_gpu_layers=-1)"
+    return 'llama.cpp: CPU only (for a GPU, reinstall with CMAKE_ARGS="-DGGML_CUDA=on")'
+
+
 def default_threads() -> int:
     """Threads for generation: every core up to 8 (more rarely helps a small model)."""
     return max(1, min(8, os.cpu_count() or 1))

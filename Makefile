@@ -12,7 +12,7 @@ TEST_INSTALLED := $(VENV)/.test-installed
 export GRADIO_ANALYTICS_ENABLED := False
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: help install install-test models run test test-all lint format bench clean
+.PHONY: help install install-test models browser run test test-all lint format bench clean
 
 help:
 	@echo "make run       install, provision the default models, launch the chat UI on 127.0.0.1:7860"
@@ -48,11 +48,17 @@ models: $(INSTALLED)
 run: models
 	$(BIN)/lmgen ui --host 127.0.0.1 --port 7860
 
-test: install-test
+# The UI test drives Debian's Chromium headless (never `playwright install`: it downloads a browser).
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) ; } \
+	  || echo "chromium not installed: the browser test will be skipped"
+
+test: install-test browser
 	$(BIN)/lmgen models pull expert base
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
-test-all: install-test
+test-all: install-test browser
 	$(BIN)/lmgen models pull expert generalist base embeddings
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

@@ -3,4 +3,6 @@ description the model sees; :data:`TOOLS` collects them for the agent and the MC
 
 from langchain_core.tools import BaseTool
 
-TOOLS: list[BaseTool] = []
+from lmgen.tools.ngram import score_perplexity
+
+TOOLS: list[BaseTool] = [score_perplexity]

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from lmgen.errors import LmgenError
+from lmgen.errors import InputError, LmgenError
 
 app = typer.Typer(
     add_completion=False,
@@ -24,6 +26,8 @@ app = typer.Typer(
 )
 models_app = typer.Typer(no_args_is_help=True, help="List, provision and locate model files.")
 app.add_typer(models_app, name="models")
+ngram_app = typer.Typer(no_args_is_help=True, help="N-gram language models: corpora, training, sampling.")
+app.add_typer(ngram_app, name="ngram")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
@@ -173,6 +177,191 @@ def models_path(role: RoleArg, as_json: JsonFlag = False) -> None:
 
     path = ModelStore().resolve(role)
     emit({"role": role, "path": str(path)}, as_json, str(path))
+
+
+# --------------------------------------------------------------------------- n-grams
+def _json_safe(value: Any) -> Any:
+    """JSON has no inf/NaN: MLE's infinite perplexity becomes the string "inf"."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "inf" if value > 0 else ("-inf" if value < 0 else None)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+@ngram_app.command("corpus")
+def ngram_corpus(
+    name: Annotated[str, typer.Argument(help="shakespeare or korean.")],
+    out: Annotated[Path | None, typer.Option(help="Folder for train.txt and test.txt.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Prepare a packaged corpus as one-sentence-per-line train/test files."""
+    from lmgen.stores.corpora import PREPARERS
+
+    if name not in PREPARERS:
+        raise LmgenError(f"unknown corpus {name!r}; choose one of: {', '.join(PREPARERS)}")
+    split = PREPARERS[name](out)
+    data = {
+        "name": split.name,
+        "train": str(split.train),
+        "test": str(split.test),
+        "train_sentences": split.train_sentences,
+        "test_sentences": split.test_sentences,
+        "sources": split.sources,
+    }
+    emit(
+        data,
+        as_json,
+        f"{split.train} ({split.train_sentences:,} sentences)\n"
+        f"{split.test} ({split.test_sentences:,} sentences)",
+    )
+
+
+@ngram_app.command("train")
+def ngram_train(
+    files: Annotated[list[Path], typer.Argument(help="UTF-8 text files, one sentence per line.")],
+    out: Annotated[Path, typer.Option("--out", help="Where to save the model (.npz).")],
+    order: Annotated[int, typer.Option(help="n (1-6).")] = 3,
+    smoothing: Annotated[
+        str, typer.Option(help="mle, add-k, witten-bell, kneser-ney, stupid-backoff.")
+    ] = "kneser-ney",
+    tokenizer: Annotated[str, typer.Option(help="regex, whitespace, syllable, eojeol, morpheme.")] = "regex",
+    lowercase: Annotated[bool, typer.Option(help="Lower-case before tokenizing.")] = False,
+    min_count: Annotated[int, typer.Option(help="Rarer words become <unk>.")] = 1,
+    k: Annotated[float, typer.Option(help="k of add-k smoothing.")] = 1.0,
+    arpa: Annotated[Path | None, typer.Option(help="Also write an ARPA file.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Train an n-gram model and save it (and optionally an ARPA file)."""
+    from lmgen.stores.ngram import train_model
+
+    params = {"k": k} if smoothing == "add-k" else {}
+    model = train_model(
+        files, order, smoothing, tokenizer, lowercase, min_count, progress=sys.stderr.isatty(), **params
+    )
+    model.save(out)
+    if arpa:
+        model.to_arpa(arpa)
+    info = model.info
+    data = {
+        "order": info["order"],
+        "smoothing": info["smoothing"],
+        "tokens": info["tokens"],
+        "vocab": info["vocab"],
+        "ngrams": info["ngrams"],
+        "seconds": info["seconds"],
+        "out": str(out),
+        "arpa": str(arpa) if arpa else None,
+        "notes": info["notes"],
+    }
+    emit(
+        data,
+        as_json,
+        f"{out}: order {data['order']} {data['smoothing']}, {data['tokens']:,} tokens, "
+        f"vocab {data['vocab']:,}, n-grams {data['ngrams']}, {data['seconds']} s",
+    )
+
+
+@ngram_app.command("defaults")
+def ngram_defaults(
+    force: Annotated[bool, typer.Option(help="Rebuild even if present.")] = False, as_json: JsonFlag = False
+) -> None:
+    """Build the default English (Shakespeare) and Korean (konlpy corpus) models."""
+    from lmgen.stores.ngram import DEFAULTS, build_default
+
+    rows = [build_default(lang, force=force, progress=sys.stderr.isatty()) for lang in DEFAULTS]
+    emit(rows, as_json, "\n".join(f"{r['language']:<8} {r['action']:<8} {r['path']}" for r in rows))
+
+
+@ngram_app.command("generate")
+def ngram_generate(
+    model: Annotated[Path | None, typer.Option(help="Model path (default: the English model).")] = None,
+    n: Annotated[int, typer.Option("-n", help="How many sentences.")] = 3,
+    temperature: Annotated[float, typer.Option(help="<1 sharper, >1 flatter.")] = 1.0,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    prefix: Annotated[str, typer.Option(help="Words to start from.")] = "",
+    korean: Annotated[bool, typer.Option(help="Use the default Korean model.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Sample sentences: the short context of an n-gram model, made visible."""
+    from lmgen.models.ngram.tokenize import detokenize
+    from lmgen.stores.ngram import load_model
+
+    if not 1 <= n <= 100:
+        raise LmgenError("-n must be between 1 and 100")
+    lm = load_model(model, text="한" if korean else "")
+    rng_seed = seed
+    start = lm.tokenize(prefix) if prefix else []
+    sentences = []
+    for i in range(n):
+        words = lm.generate(
+            temperature=temperature, seed=None if rng_seed is None else rng_seed + i, prefix=start
+        )
+        sentences.append(detokenize(words, lm.tokenizer_name))
+    emit(
+        {"sentences": sentences, "order": lm.order, "temperature": temperature}, as_json, "\n".join(sentences)
+    )
+
+
+@app.command()
+def ppl(
+    text: Annotated[list[str] | None, typer.Argument(help="Sentences to score (one per argument).")] = None,
+    file: Annotated[Path | None, typer.Option("--file", help="A file with one sentence per line.")] = None,
+    model: Annotated[Path | None, typer.Option(help="A model lmgen saved, or any ARPA file.")] = None,
+    per_token: Annotated[bool, typer.Option("--per-token", help="Add the per-token breakdown.")] = False,
+    compare: Annotated[bool, typer.Option(help="Add the GPT-style perplexity of the base GGUF.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Perplexity of text under an n-gram model (KenLM conventions); --compare adds a neural LM's."""
+    from lmgen.stores.corpora import read_sentences
+    from lmgen.stores.ngram import load_model
+
+    sentences = [t for t in (text or []) if t.strip()]
+    if file:
+        sentences += read_sentences(file)
+    if not sentences:
+        raise InputError("no text to score: give sentences or --file")
+    if sum(len(s) for s in sentences) > MAX_PPL_CHARS:
+        raise InputError(f"text is longer than {MAX_PPL_CHARS:,} characters")
+    lm = load_model(model, text=" ".join(sentences))
+    result = lm.perplexity(sentences, per_token=per_token)
+    result["model"] = str(model) if model else "default"
+    if compare:
+        result["neural"] = neural_perplexity("\n".join(sentences))
+    summary = (
+        f"ppl {result['ppl']:.2f} (excluding OOV {result['ppl_excl_oov']:.2f}), "
+        f"{result['tokens']} tokens, {result['oov']} OOV, order {result['order']} {result['smoothing']}"
+    )
+    if compare:
+        summary += (
+            f"\nneural ({result['neural']['model']}): ppl {result['neural']['ppl']:.2f} over "
+            f"{result['neural']['tokens']} subword tokens ({result['neural']['note']})"
+        )
+    emit(_json_safe(result), as_json, summary)
+
+
+MAX_PPL_CHARS = 1_000_000
+
+
+def neural_perplexity(text: str) -> dict[str, Any]:
+    """Perplexity of the same text under the ``base`` GGUF (Gemma 3 270M), for side-by-side display."""
+    from lmgen.agent.models import load_runtime
+    from lmgen.models.llm import default_threads
+    from lmgen.stores.models import ModelStore
+
+    path = ModelStore().resolve("base")
+    runtime = load_runtime(str(path), 512, default_threads(), "auto", 0, "base", logits_all=True)
+    out = runtime.perplexity(text)
+    return {
+        "ppl": out["ppl"],
+        "tokens": out["tokens"],
+        "model": out["model"],
+        "window": out["window"],
+        "note": "natural-log perplexity per subword token: the units differ from the n-gram's words, "
+        "so compare rankings of texts, not the raw numbers",
+    }
 
 
 # --------------------------------------------------------------------------- ui

@@ -7,10 +7,9 @@ order with ``log10_prob<TAB>w1 … wk[<TAB>log10_backoff]`` lines, then ``\\end\
 from __future__ import annotations
 
 import gzip
-import io
 import re
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -32,7 +31,7 @@ class ArpaError(LmgenError):
 
 def _open(path: Path, mode: str) -> IO[str]:
     if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, mode + "b"), encoding="utf-8")  # type: ignore[arg-type]
+        return cast(IO[str], gzip.open(path, mode + "t", encoding="utf-8"))
     return path.open(mode, encoding="utf-8")
 
 

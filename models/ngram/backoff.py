@@ -74,7 +74,8 @@ class BackoffTables:
         """
         logp = self.prob[0].astype(np.float64).copy()
         logp[BOS_ID] = -np.inf
-        ctx = np.asarray(context, dtype=np.int64)[-(self.order - 1) :] if self.order > 1 else []
+        # the last n-1 ids (a negative start counts from the end: shorter contexts stay whole)
+        ctx: np.ndarray = np.asarray(context, dtype=np.int64)[len(context) - (self.order - 1) :]
         for j in range(1, len(ctx) + 1):  # contexts from the last word to the longest
             h = self.lookup(ctx[-j:])
             if h < 0:

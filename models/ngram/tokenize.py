@@ -90,6 +90,11 @@ class MorphemeTokenizer:
         tokens: list[Any] = self.kiwi.tokenize(text.lower() if lowercase else text)
         return [f"{t.form}/{t.tag}" if self.with_tags else t.form for t in tokens if t.form.strip()]
 
+    def join(self, tokens: list[str]) -> str:
+        """Morphemes back to running Korean text (Kiwi re-attaches endings and particles)."""
+        pairs = [tuple(t.rsplit("/", 1)) if "/" in t[1:] else (t, "NNG") for t in tokens]
+        return str(self.kiwi.join(pairs))
+
 
 _MORPHEME: MorphemeTokenizer | None = None  # Kiwi takes ~1 s to load: one per process
 
@@ -116,6 +121,15 @@ def get_tokenizer(name: str, lowercase: bool = False) -> Callable[[str], list[st
         tok = _MORPHEME
         return lambda text: tok(text, lowercase)
     raise InputError(f"unknown tokenizer {name!r}; choose one of: {', '.join(TOKENIZERS)}")
+
+
+def detokenize(tokens: list[str], tokenizer: str) -> str:
+    """Tokens back to readable text: Kiwi's join for morphemes, spaces otherwise (punctuation attached)."""
+    if tokenizer == "morpheme" and tokens:
+        get_tokenizer("morpheme")
+        assert _MORPHEME is not None
+        return _MORPHEME.join(tokens)
+    return re.sub(r" ([.,;:!?)\]’”])", r"\1", " ".join(tokens))
 
 
 def has_hangul(text: str) -> bool:

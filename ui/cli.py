@@ -292,13 +292,10 @@ def ngram_generate(
     if not 1 <= n <= 100:
         raise LmgenError("-n must be between 1 and 100")
     lm = load_model(model, text="한" if korean else "")
-    rng_seed = seed
     start = lm.tokenize(prefix) if prefix else []
     sentences = []
     for i in range(n):
-        words = lm.generate(
-            temperature=temperature, seed=None if rng_seed is None else rng_seed + i, prefix=start
-        )
+        words = lm.generate(temperature=temperature, seed=None if seed is None else seed + i, prefix=start)
         sentences.append(detokenize(words, lm.tokenizer_name))
     emit(
         {"sentences": sentences, "order": lm.order, "temperature": temperature}, as_json, "\n".join(sentences)

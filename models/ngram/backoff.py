@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lmgen.models.ngram.counts import BOS_ID, extension_range, find_keys, position_indices
+from lmgen.models.ngram.counts import BOS_ID, extension_range, find_keys, ngram_index, position_indices
 
 LOG10_ZERO = -99.0  # ARPA's "probability zero" (the <s> unigram)
 
@@ -97,15 +97,7 @@ class BackoffTables:
 
     def lookup(self, words: np.ndarray) -> int:
         """Index of the n-gram ``words`` in its order's tables, or -1."""
-        index = int(words[0])
-        for k in range(2, len(words) + 1):
-            table = self.keys[k - 1]
-            key = index * self.vocab_size + int(words[k - 1])
-            i = int(np.searchsorted(table, key))
-            if i >= len(table) or table[i] != key:
-                return -1
-            index = i
-        return index
+        return ngram_index(self.keys, words, self.vocab_size)
 
     def extensions(self, k: int, prefix: int) -> slice:
         """The k-grams whose first k-1 words are the (k-1)-gram ``prefix`` (a contiguous run)."""

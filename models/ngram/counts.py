@@ -245,6 +245,19 @@ class NgramCounts:
         return extension_range(self.keys[k - 1], prefix_index, self.vocab_size)
 
 
+def ngram_index(keys: Sequence[np.ndarray], words: Sequence[int] | np.ndarray, vocab_size: int) -> int:
+    """Index of one n-gram (its word ids) among the n-grams of its order, or -1."""
+    index = int(words[0])
+    for k in range(2, len(words) + 1):
+        table = keys[k - 1]
+        key = index * vocab_size + int(words[k - 1])
+        i = int(np.searchsorted(table, key))
+        if i >= len(table) or table[i] != key:
+            return -1
+        index = i
+    return index
+
+
 def extension_range(keys: np.ndarray, prefix_index: int, vocab_size: int) -> slice:
     """Keys sort by prefix first, so the extensions of one prefix form one contiguous run."""
     lo = int(np.searchsorted(keys, prefix_index * vocab_size))

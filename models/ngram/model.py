@@ -29,6 +29,7 @@ from lmgen.models.ngram.counts import (
     Vocabulary,
     flatten,
     layout,
+    ngram_index,
     position_indices,
 )
 from lmgen.models.ngram.smoothing import CountSmoothing, LoadedTables, Smoothing, make_smoothing
@@ -254,8 +255,7 @@ class NgramModel:
             c_hw = c.counts[0].astype(np.float64)
             c_h = self._ctx_totals[0][0]
         else:
-            tables = BackoffTables(keys=c.keys, prob=[], bow=[], vocab_size=c.vocab_size)
-            h = tables.lookup(ctx)
+            h = ngram_index(c.keys, ctx, c.vocab_size)
             c_h = float(self._ctx_totals[k - 1][h]) if h >= 0 else 0.0
             if h >= 0:
                 ext = c.extensions(k, h)

@@ -89,8 +89,7 @@ def build_default(
     spec = _spec(language)
     path = default_path(language, order)
     if path.is_file() and not force:
-        model = NgramModel.load(path)
-        return {"language": language, "path": str(path), "action": "present", **model.info}
+        return {"language": language, "path": str(path), "action": "present", **NgramModel.saved_info(path)}
     train, _ = corpus_split(spec.corpus)
     model = train_model(
         [train], order or spec.order, spec.smoothing, spec.tokenizer, spec.lowercase, progress=progress

@@ -42,8 +42,8 @@ class Vocabulary:
     def build_with_ids(cls, words: list[str], min_count: int = 1) -> tuple[Vocabulary, np.ndarray]:
         """Vocabulary and the ids of ``words`` in one pass over the tokens (for training).
 
-        ``dict.setdefault`` with a running counter tags each token with the position of its
-        word's first occurrence; everything after that is integer work in NumPy.
+        Each token is tagged with its word's order of first occurrence (C kernel, or
+        ``dict.setdefault`` without it); frequencies and renumbering are integer work in NumPy.
         """
         if min_count < 1:
             raise InputError("min_count must be at least 1")

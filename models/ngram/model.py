@@ -32,7 +32,13 @@ from lmgen.models.ngram.counts import (
     ngram_index,
     position_indices,
 )
-from lmgen.models.ngram.smoothing import CountSmoothing, LoadedTables, Smoothing, make_smoothing
+from lmgen.models.ngram.smoothing import (
+    BackoffSmoothing,
+    CountSmoothing,
+    LoadedTables,
+    Smoothing,
+    make_smoothing,
+)
 from lmgen.models.ngram.tokenize import get_tokenizer
 
 MAX_ORDER = 6
@@ -129,8 +135,8 @@ class NgramModel:
         flat, lengths = flatten(tokenized)
         self.vocab, words = Vocabulary.build_with_ids(flat, self.min_count)
         self.counts = NgramCounts.from_ids(words, lengths, self.order, len(self.vocab))
-        if not isinstance(self.smoothing, CountSmoothing):
-            self.tables = self.smoothing.tables(self.counts)  # type: ignore[attr-defined]
+        if isinstance(self.smoothing, BackoffSmoothing):
+            self.tables = self.smoothing.tables(self.counts)
         self._prepare_count_scoring()
         self.info = {
             "order": self.order,
@@ -383,6 +389,19 @@ class NgramModel:
         with path.open("wb") as fh:
             np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
         return path
+
+    @staticmethod
+    def saved_info(path: str | Path) -> dict[str, Any]:
+        """The training summary of a saved ``.npz`` model, without loading its arrays.
+
+        Raises:
+            LmgenError: not an lmgen model file.
+        """
+        try:
+            with np.load(Path(path), allow_pickle=False) as data:  # members decompress on access only
+                return dict(json.loads(data["meta"].tobytes().decode()).get("info", {}))
+        except (OSError, ValueError, KeyError, EOFError) as exc:
+            raise LmgenError(f"{path} is not an lmgen n-gram model ({exc})") from exc
 
     @classmethod
     def load(cls, path: str | Path) -> NgramModel:

@@ -37,6 +37,7 @@ class Vocabulary:
         if len(self.index) != len(self.words):
             raise ValueError("duplicate words in vocabulary")
         self._table: kernel.WordTable | None = None  # the C kernel's copy, built on first use
+        self._table_unusable = False
 
     @classmethod
     def build_with_ids(cls, words: list[str], min_count: int = 1) -> tuple[Vocabulary, np.ndarray]:
@@ -61,12 +62,23 @@ class Vocabulary:
     def __contains__(self, word: str) -> bool:
         return word in self.index
 
+    def _kernel_table(self) -> kernel.WordTable | None:
+        """The C kernel's copy of the words; None without the kernel or when a word holds whitespace
+        (then the kernel cannot split text into these words, and the dict does the lookups)."""
+        if not kernel.available() or self._table_unusable:
+            return None
+        if self._table is None:
+            try:
+                self._table = kernel.WordTable(self.words)
+            except ValueError:
+                self._table_unusable = True
+        return self._table
+
     def ids(self, tokens: Sequence[str]) -> np.ndarray:
         """Ids of a flat token list (unknown words → ``<unk>``)."""
-        if kernel.available() and len(tokens) > 256:
-            if self._table is None:
-                self._table = kernel.WordTable(self.words)
-            found, _ = self._table.encode(" ".join(tokens))
+        table = self._kernel_table() if len(tokens) > 256 else None
+        if table is not None:
+            found, _ = table.encode(" ".join(tokens))
             if len(found) == len(tokens):  # else a token holds whitespace: use the dict
                 return np.where(found >= 0, found, UNK_ID).astype(np.int32)
         return np.fromiter(map(self.index.get, tokens, repeat(UNK_ID)), dtype=np.int32, count=len(tokens))

@@ -1,7 +1,8 @@
 """Tokenizers and a sentence splitter for n-gram models, English and Korean.
 
 Every tokenizer maps a sentence to a list of tokens that never contain whitespace (so a
-tokenized sentence joined by spaces is what KenLM and ARPA tools expect).
+tokenized sentence joined by spaces is what KenLM and ARPA tools expect; a space inside one
+morpheme becomes ``▁``).
 
 * ``regex`` — words, numbers and single punctuation marks (English and other Latin text);
 * ``whitespace`` — split on spaces, nothing else;
@@ -22,6 +23,8 @@ from lmgen.errors import InputError
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*|[^\w\s]", re.UNICODE)
 _EDGE_PUNCT = re.compile(r"^([^\w]*)(.*?)([^\w]*)$", re.UNICODE | re.S)
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
+_SPACES = re.compile(r"\s+")
+WORD_JOINER = "\u2581"  # stands for a space inside one token (SentencePiece's convention)
 # A sentence ends at . ! ? … (and their full-width forms) followed by space, or at a line break.
 _SENTENCE_END = re.compile(r"(?<=[.!?…。！？])[\"'”’)\]]*\s+|\n+")
 
@@ -88,11 +91,16 @@ class MorphemeTokenizer:
         if not text:
             return []
         tokens: list[Any] = self.kiwi.tokenize(text.lower() if lowercase else text)
-        return [f"{t.form}/{t.tag}" if self.with_tags else t.form for t in tokens if t.form.strip()]
+        # Kiwi keeps some multi-word names as one morpheme ("토이 스토리/NNP"): join their words with
+        # ▁ so that no token holds whitespace (ARPA files and KenLM split on it).
+        forms = (_SPACES.sub(WORD_JOINER, t.form.strip()) for t in tokens)
+        return [f"{f}/{t.tag}" if self.with_tags else f for f, t in zip(forms, tokens, strict=True) if f]
 
     def join(self, tokens: list[str]) -> str:
         """Morphemes back to running Korean text (Kiwi re-attaches endings and particles)."""
-        pairs = [tuple(t.rsplit("/", 1)) if "/" in t[1:] else (t, "NNG") for t in tokens]
+        pairs = [
+            tuple(t.replace(WORD_JOINER, " ").rsplit("/", 1)) if "/" in t[1:] else (t, "NNG") for t in tokens
+        ]
         return str(self.kiwi.join(pairs))
 
 

@@ -280,3 +280,23 @@ def test_c_kernel_and_numpy_fallback_agree(monkeypatch: pytest.MonkeyPatch) -> N
     assert with_kernel[0] == without[0]
     assert all(np.array_equal(a, b) for a, b in zip(with_kernel[1], without[1], strict=True))
     assert with_kernel[2] == without[2]
+
+
+def test_multi_word_morphemes_hold_no_whitespace(tmp_path: Path) -> None:
+    from lmgen.models.ngram.tokenize import detokenize
+
+    text = "리누스 토발즈가 리눅스를 만들었다."
+    tokens = get_tokenizer("morpheme")(text)
+    assert "리누스▁토발즈/NNP" in tokens and all(len(t.split()) == 1 for t in tokens)
+    assert detokenize(tokens, "morpheme") == text
+    lm = NgramModel(order=2, smoothing="kneser-ney", tokenizer="morpheme").fit([text] * 3)
+    back = read_arpa(lm.to_arpa(tmp_path / "ko.arpa"))  # ARPA lines split on whitespace: still one token
+    assert back.perplexity([tokens])["log10_prob"] == pytest.approx(lm.perplexity([text])["log10_prob"], abs=1e-5)
+
+
+def test_vocabulary_word_with_whitespace_still_encodes() -> None:
+    from lmgen.models.ngram.counts import Vocabulary
+
+    vocab = Vocabulary(["<unk>", "<s>", "</s>", "a b", "c"])  # e.g. from a caller's own token lists
+    ids = vocab.ids(["c", "a b", "zzz"] * 200)  # long enough for the C kernel path, which must step aside
+    assert ids[:3].tolist() == [4, 3, 0]

@@ -186,7 +186,8 @@ def debian_korean_documents(tmp: Path) -> list[tuple[str, str]]:
     for page in sorted((root / "usr/share/libreoffice/help/ko").rglob("*.html")):
         blocks = html_blocks(page.read_text("utf-8", errors="replace"))
         # drop the navigation boilerplate every page repeats
-        text = "\n".join(b for b in blocks if _HANGUL_RE.search(b) and not b.startswith("LibreOffice"))
+        # blank lines keep headings and cells apart: each block is split into sentences on its own
+        text = "\n\n".join(b for b in blocks if _HANGUL_RE.search(b) and not b.startswith("LibreOffice"))
         if text:
             docs.append(
                 (f"libreoffice-help-ko/{page.relative_to(root / 'usr/share/libreoffice/help/ko')}", text)

@@ -12,7 +12,7 @@ TEST_INSTALLED := $(VENV)/.test-installed
 export GRADIO_ANALYTICS_ENABLED := False
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: help install install-test models browser run test test-all lint format bench clean
+.PHONY: help install install-test models browser run test test-all lint format bench bert clean
 
 help:
 	@echo "make run       install, provision the default models, launch the chat UI on 127.0.0.1:7860"
@@ -20,6 +20,7 @@ help:
 	@echo "make test-all  the default suite plus slow tests"
 	@echo "make lint      ruff + mypy"
 	@echo "make bench     benchmark scripts in benchmarks/"
+	@echo "make bert      re-train the shipped BERT checkpoint (~1.5 h on 2 CPU cores) and evaluate it"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -80,6 +81,18 @@ bench: install-test
 	$(BIN)/lmgen models pull expert
 	$(BIN)/python benchmarks/llm_overhead.py
 	$(BIN)/python benchmarks/ngram.py
+	$(BIN)/python benchmarks/mlm.py
+
+# The shipped BERT (models/mlm/checkpoint): the exact command that trained it, then held-out metrics.
+BERT_RUN ?= $(HOME)/.cache/lmgen/mlm/shipped-run
+bert: $(INSTALLED)
+	$(BIN)/lmgen mlm train --out $(BERT_RUN) --steps 2500 --hidden 192 --heads 3 --intermediate 768 \
+	  --lr 1e-3 --save-every 250 --save-dtype float16
+	$(BIN)/lmgen mlm train --out $(BERT_RUN) --resume --steps 5000
+	mkdir -p models/mlm/checkpoint
+	cp $(BERT_RUN)/config.json $(BERT_RUN)/model.safetensors $(BERT_RUN)/tokenizer.json \
+	  $(BERT_RUN)/tokenizer_config.json models/mlm/checkpoint/
+	$(BIN)/lmgen mlm eval --model models/mlm/checkpoint --write
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

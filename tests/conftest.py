@@ -70,3 +70,16 @@ def run_cli(
         env={**os.environ, **(env or {})},
         check=False,
     )
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny BERT pre-trained for a few steps on a handful of sentences (random-ish, fast)."""
+    from lmgen.models.mlm.pretrain import pretrain
+    from lmgen.models.mlm.tokenizer import to_transformers, train_wordpiece
+    from tests.mlm_data import DOCS, TINY
+
+    out = tmp_path_factory.mktemp("tiny-bert")
+    tokenizer = to_transformers(train_wordpiece([s for d in DOCS for s in d] * 3, vocab_size=300), 32)
+    pretrain(DOCS, out, TINY, tokenizer=tokenizer, progress=False)
+    return out

@@ -11,6 +11,8 @@ def test_models_import_no_framework() -> None:
     code = (
         "import json, sys\n"
         "import lmgen, lmgen.models, lmgen.models.llm, lmgen.errors\n"
+        "import lmgen.models.mlm.fill_mask, lmgen.models.mlm.scoring, lmgen.models.mlm.pretrain\n"
+        "import lmgen.models.mlm.evaluate, lmgen.models.mlm.bias, lmgen.models.mlm.compare\n"
         "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -6,7 +6,6 @@ Bad input exits non-zero with one ``error: …`` line on stderr and no traceback
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -17,6 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from lmgen.errors import InputError, LmgenError
+from lmgen.ui.output import JsonFlag, emit
 
 app = typer.Typer(
     add_completion=False,
@@ -28,19 +28,6 @@ models_app = typer.Typer(no_args_is_help=True, help="List, provision and locate 
 app.add_typer(models_app, name="models")
 ngram_app = typer.Typer(no_args_is_help=True, help="N-gram language models: corpora, training, sampling.")
 app.add_typer(ngram_app, name="ngram")
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
-
-
-def emit(data: Any, as_json: bool, text: str | None = None) -> None:
-    """Print ``data`` as JSON, or ``text`` for people."""
-    if as_json:
-        sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
-    else:
-        sys.stdout.write(
-            (text if text is not None else json.dumps(data, ensure_ascii=False, indent=2)) + "\n"
-        )
-    sys.stdout.flush()
 
 
 @app.callback()
@@ -373,6 +360,11 @@ def ui(
     from lmgen.ui.app import launch
 
     launch(host=host, port=port)
+
+
+from lmgen.ui import cli_mlm  # noqa: E402  (registers its commands on `app`)
+
+cli_mlm.register(app)
 
 
 def main() -> None:

@@ -323,6 +323,38 @@ class LlamaRuntime:
             ) from exc
 
     # ------------------------------------------------------------------ perplexity
+    def next_token_candidates(self, prefix: str, k: int = 5) -> list[dict[str, Any]]:
+        """The ``k`` most likely next tokens after ``prefix`` (left context only, as a GPT sees it).
+
+        Returns ``[{"token", "prob", "logprob"}]``, most likely first; probabilities are the
+        model's softmax over its whole vocabulary.
+        """
+        if k < 1:
+            raise InputError("k must be at least 1")
+        tokens = self.tokenize(prefix, add_bos=self.adds_bos, special=False)
+        if not tokens:
+            raise InputError("nothing to the left of the mask: a left-to-right model has no context to use")
+        if len(tokens) >= self.n_ctx:
+            tokens = tokens[-(self.n_ctx - 1) :]
+        with self.lock:
+            self.llm.reset()
+            self.llm.eval(tokens)
+            # without logits_all llama-cpp-python keeps no score rows: read the last position's logits
+            row = self.llm._ctx.get_logits_ith(-1)
+            logits = np.ctypeslib.as_array(row, shape=(self.llm.n_vocab(),)).astype(np.float64)
+            self.llm.reset()
+        peak = logits.max()
+        logp = logits - (peak + np.log(np.exp(logits - peak).sum()))
+        best = np.argsort(-logp)[:k]
+        return [
+            {
+                "token": self.llm.detokenize([int(i)]).decode("utf-8", "replace"),
+                "prob": float(np.exp(logp[i])),
+                "logprob": float(logp[i]),
+            }
+            for i in best
+        ]
+
     def perplexity(
         self, text: str, window: int | None = None, stride: int | None = None, per_token: bool = False
     ) -> dict[str, Any]:

@@ -291,7 +291,9 @@ def test_multi_word_morphemes_hold_no_whitespace(tmp_path: Path) -> None:
     assert detokenize(tokens, "morpheme") == text
     lm = NgramModel(order=2, smoothing="kneser-ney", tokenizer="morpheme").fit([text] * 3)
     back = read_arpa(lm.to_arpa(tmp_path / "ko.arpa"))  # ARPA lines split on whitespace: still one token
-    assert back.perplexity([tokens])["log10_prob"] == pytest.approx(lm.perplexity([text])["log10_prob"], abs=1e-5)
+    assert back.perplexity([tokens])["log10_prob"] == pytest.approx(
+        lm.perplexity([text])["log10_prob"], abs=1e-5
+    )
 
 
 def test_vocabulary_word_with_whitespace_still_encodes() -> None:

@@ -1,0 +1,288 @@
+"""Fill-mask in the shape of the transformers pipeline: ``preprocess`` → ``_forward`` → ``postprocess``.
+
+Each ``[MASK]`` (or ``<mask>``; either spelling is mapped to the checkpoint's own mask token) gets
+its candidates from the same forward pass, as ``{score, token, token_str, sequence}``: ``score``
+is the softmax probability over the whole vocabulary, ``token`` the id, ``token_str`` the piece
+(WordPiece's ``##`` dropped), ``sequence`` the input text with that mask filled.
+
+Korean writes particles onto the word (``[MASK]에``). Tokenized naively, ``에`` would become a
+word-initial piece, which the model never saw after a masked word piece during training. For
+WordPiece checkpoints the text glued to the right of a mask is therefore tokenized as a
+continuation (``##에``), just as it would be if the word were written out; and a mask that
+starts a word never proposes a ``##`` continuation piece.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lmgen.errors import InputError
+from lmgen.models.mlm.bert import LoadedBert, TruncationWarning, check_text, load_bert
+
+MASK_SPELLINGS = re.compile(r"\[MASK\]|<mask>", re.IGNORECASE)
+_PLACEHOLDERS = ("a", "x", "가", "이")
+
+
+@dataclass
+class MaskedInput:
+    """A tokenized text with its masks: what ``preprocess`` hands to ``_forward``."""
+
+    text: str
+    input_ids: list[int]
+    mask_positions: list[int]
+    mask_spans: list[tuple[int, int]]  # character spans of the masks in ``text``
+    word_start: list[bool]  # whether each mask begins a word
+    truncated: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+class FillMasker:
+    """Fill ``[MASK]`` tokens with a masked language model.
+
+    Args:
+        bert: A loaded checkpoint (:func:`lmgen.models.mlm.bert.load_bert`).
+    """
+
+    def __init__(self, bert: LoadedBert) -> None:
+        self.bert = bert
+        self.tokenizer = bert.tokenizer
+        vocab = self.tokenizer.get_vocab()
+        self._vocab = vocab
+        model = getattr(getattr(self.tokenizer, "backend_tokenizer", None), "model", None)
+        self.wordpiece = type(model).__name__ == "WordPiece"
+        self._special_ids = set(self.tokenizer.all_special_ids)
+        self._continuation_ids = [i for t, i in vocab.items() if t.startswith("##")] if self.wordpiece else []
+
+    @classmethod
+    def load(cls, name_or_path: str | Path | None = None, device: str = "auto") -> FillMasker:
+        return cls(load_bert(name_or_path, device))
+
+    @property
+    def mask_token(self) -> str:
+        return self.bert.mask_token
+
+    # ------------------------------------------------------------------ preprocess
+    def _continuation(self, word: str) -> list[int] | None:
+        """Ids of ``word`` written as the continuation of a preceding piece (``##…`` first), or None."""
+        for placeholder in _PLACEHOLDERS:
+            if placeholder not in self._vocab:
+                continue
+            enc = self.tokenizer.backend_tokenizer.encode(placeholder + word, add_special_tokens=False)
+            tokens = enc.tokens
+            if not tokens:
+                continue
+            if tokens[0] == placeholder:
+                return list(enc.ids[1:])
+            # the placeholder merged with the following characters: keep the rest as a ## piece
+            first = tokens[0]
+            rest = "##" + first[len(placeholder) :]
+            if first.startswith(placeholder) and rest in self._vocab:
+                return [self._vocab[rest], *enc.ids[1:]]
+        return None
+
+    def _encode_piece(self, piece: str) -> list[int]:
+        return (
+            list(self.tokenizer.backend_tokenizer.encode(piece, add_special_tokens=False).ids)
+            if piece
+            else []
+        )
+
+    def preprocess(self, text: str) -> MaskedInput:
+        """Tokenize ``text`` and find its masks.
+
+        Raises:
+            InputError: empty or too long text, or no mask in it.
+        """
+        check_text(text)
+        spans = [m.span() for m in MASK_SPELLINGS.finditer(text)]
+        if not spans:
+            raise InputError(
+                f"no {self.mask_token} in the text: put {self.mask_token} where a word is missing"
+            )
+        pieces = MASK_SPELLINGS.split(text)
+        ids: list[int] = []
+        positions: list[int] = []
+        word_start: list[bool] = []
+        mask_id = self.tokenizer.mask_token_id
+        for index, piece in enumerate(pieces):
+            if index > 0:  # a mask precedes this piece
+                glued = re.match(r"[^\s\W]+", piece) if self.wordpiece else None
+                cont = self._continuation(glued.group(0)) if glued else None
+                positions.append(len(ids))
+                prev = pieces[index - 1]
+                word_start.append(not prev or prev[-1].isspace() or not prev[-1].isalnum())
+                ids.append(mask_id)
+                if glued and cont is not None:
+                    ids.extend(cont)
+                    piece = piece[glued.end() :]
+            ids.extend(self._encode_piece(piece))
+        return self._fit(text, ids, positions, spans, word_start)
+
+    def _fit(
+        self,
+        text: str,
+        ids: list[int],
+        positions: list[int],
+        spans: list[tuple[int, int]],
+        word_start: list[bool],
+    ) -> MaskedInput:
+        """Add [CLS]/[SEP] (or <s>/</s>) and cut to the model's length around the masks."""
+        room = self.bert.max_length - 2
+        truncated = False
+        notes: list[str] = []
+        if len(ids) > room:
+            first, last = positions[0], positions[-1]
+            if last - first + 1 > room:
+                raise InputError(
+                    f"the masks are {last - first + 1} tokens apart; this model reads {self.bert.max_length} "
+                    "tokens at once: split the text"
+                )
+            start = max(0, min(first - (room - (last - first + 1)) // 2, len(ids) - room))
+            notes.append(
+                f"text is {len(ids) + 2} tokens; the model reads {self.bert.max_length}: "
+                f"kept tokens {start}–{start + room} around the masks"
+            )
+            ids = ids[start : start + room]
+            positions = [p - start for p in positions]
+            truncated = True
+            warnings.warn(notes[-1], TruncationWarning, stacklevel=3)
+        cls_id = self.tokenizer.cls_token_id
+        sep_id = self.tokenizer.sep_token_id
+        if cls_id is None:
+            cls_id = self.tokenizer.bos_token_id
+        if sep_id is None:
+            sep_id = self.tokenizer.eos_token_id
+        full = [cls_id, *ids, sep_id]
+        return MaskedInput(text, full, [p + 1 for p in positions], spans, word_start, truncated, notes)
+
+    # ------------------------------------------------------------------ forward
+    def _forward(self, batch: list[MaskedInput]) -> list[Any]:
+        """Probabilities over the vocabulary at every mask, one ``(masks, vocab)`` tensor per input."""
+        import torch
+
+        pad = self.tokenizer.pad_token_id or 0
+        width = max(len(m.input_ids) for m in batch)
+        ids = torch.full((len(batch), width), pad, dtype=torch.long)
+        attention = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, item in enumerate(batch):
+            ids[row, : len(item.input_ids)] = torch.tensor(item.input_ids)
+            attention[row, : len(item.input_ids)] = 1
+        rows = torch.tensor([r for r, m in enumerate(batch) for _ in m.mask_positions], dtype=torch.long)
+        cols = torch.tensor([p for m in batch for p in m.mask_positions], dtype=torch.long)
+        dev = self.bert.device
+        kwargs: dict[str, Any] = {"input_ids": ids.to(dev), "attention_mask": attention.to(dev)}
+        if "token_type_ids" in self.tokenizer.model_input_names or self.bert.encoder_and_head():
+            kwargs["token_type_ids"] = torch.zeros_like(kwargs["input_ids"])
+        with self.bert.lock, torch.inference_mode():
+            split = self.bert.encoder_and_head()
+            if split is not None:
+                encoder, head = split
+                hidden = encoder(**kwargs).last_hidden_state
+                logits = head(hidden[rows.to(dev), cols.to(dev)])
+            else:
+                logits = self.bert.model(**kwargs).logits[rows.to(dev), cols.to(dev)]
+            probs = torch.softmax(logits.float(), dim=-1).cpu()
+        out = []
+        offset = 0
+        for item in batch:
+            out.append(probs[offset : offset + len(item.mask_positions)])
+            offset += len(item.mask_positions)
+        return out
+
+    # ------------------------------------------------------------------ postprocess
+    def target_ids(self, targets: list[str]) -> list[int]:
+        """Vocabulary ids of ``targets`` (first piece of a multi-piece word, with a warning).
+
+        Raises:
+            InputError: an empty target or one the vocabulary does not know.
+        """
+        ids: list[int] = []
+        unk = self.tokenizer.unk_token_id
+        for target in targets:
+            if not target.strip():
+                raise InputError("empty target word")
+            if target in self._vocab:
+                ids.append(self._vocab[target])
+                continue
+            pieces = self.tokenizer.tokenize(target)
+            piece_ids = self.tokenizer.convert_tokens_to_ids(pieces)
+            if not piece_ids or piece_ids[0] == unk:
+                raise InputError(f"target {target!r} is not in this model's vocabulary")
+            if len(pieces) > 1:
+                warnings.warn(
+                    f"target {target!r} is {len(pieces)} pieces {pieces}; "
+                    f"scoring its first piece {pieces[0]!r}",
+                    UserWarning,
+                    stacklevel=3,
+                )
+            ids.append(piece_ids[0])
+        return list(dict.fromkeys(ids))
+
+    def token_str(self, token_id: int) -> str:
+        piece = str(self.tokenizer.convert_ids_to_tokens(int(token_id)))
+        if piece.startswith("##"):
+            return piece[2:]
+        return self.tokenizer.decode([int(token_id)]).strip()
+
+    def postprocess(
+        self, item: MaskedInput, probs: Any, top_k: int = 5, targets: list[int] | None = None
+    ) -> list[list[dict[str, Any]]]:
+        import torch
+
+        results: list[list[dict[str, Any]]] = []
+        for index, row in enumerate(probs):
+            if targets:
+                cand = torch.tensor(targets, dtype=torch.long)
+                order = torch.argsort(row[cand], descending=True)[:top_k]
+                chosen = cand[order]
+            else:
+                ranking = row.clone()
+                ranking[list(self._special_ids)] = -1.0
+                if item.word_start[index] and self._continuation_ids:
+                    ranking[self._continuation_ids] = -1.0
+                chosen = torch.topk(ranking, min(top_k, int((ranking >= 0).sum()))).indices
+            start, end = item.mask_spans[index]
+            candidates = []
+            for token_id in chosen.tolist():
+                word = self.token_str(token_id)
+                candidates.append(
+                    {
+                        "score": float(row[token_id]),
+                        "token": int(token_id),
+                        "token_str": word,
+                        "sequence": item.text[:start] + word + item.text[end:],
+                    }
+                )
+            results.append(candidates)
+        return results
+
+    # ------------------------------------------------------------------ call
+    def __call__(
+        self, inputs: str | list[str], top_k: int = 5, targets: list[str] | None = None, batch_size: int = 32
+    ) -> Any:
+        """Candidates per mask: for one text a list (one per mask) of lists of candidates; for a list
+        of texts, a list of those. Texts in a list are run through the model ``batch_size`` at a time.
+
+        Raises:
+            InputError: no mask, empty or too long text, ``top_k`` < 1, unknown target words.
+        """
+        if top_k < 1:
+            raise InputError(f"top_k must be at least 1, not {top_k}")
+        if top_k > 100:
+            raise InputError(f"top_k is at most 100, not {top_k}")
+        texts: list[str] = [inputs] if isinstance(inputs, str) else list(inputs)
+        single = isinstance(inputs, str)
+        if not texts:
+            raise InputError("no texts given")
+        target_ids = self.target_ids(targets) if targets else None
+        items = [self.preprocess(t) for t in texts]
+        out: list[list[list[dict[str, Any]]]] = []
+        for begin in range(0, len(items), max(1, batch_size)):
+            chunk = items[begin : begin + batch_size]
+            for item, probs in zip(chunk, self._forward(chunk), strict=True):
+                out.append(self.postprocess(item, probs, top_k, target_ids))
+        return out[0] if single else out

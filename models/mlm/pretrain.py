@@ -1,0 +1,468 @@
+"""BERT pre-training from scratch: masked-language modelling plus next-sentence prediction.
+
+Pairs come from documents (lists of sentences): segment A is a run of consecutive sentences,
+segment B is what follows it (IsNext, 50%) or a run from another document (NotNext) — or, with
+``objective="sop"`` (sentence-order prediction, ALBERT), the true continuation in the right or
+swapped order. Every random choice for step ``s`` is drawn from a generator seeded with
+``(seed, s)``, and dropout's RNG state is saved with the checkpoint, so a run that stops and
+resumes produces the same losses as one that never stopped.
+
+A checkpoint folder is a plain Hugging Face one (``config.json``, ``model.safetensors``,
+tokenizer files: ``BertForPreTraining.from_pretrained`` opens it) plus
+``training_state.safetensors`` / ``training_state.json`` (optimizer moments, RNG, step,
+history) for resuming. Nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from lmgen.errors import InputError, ModelFileError
+from lmgen.models.mlm.masking import IGNORE_INDEX, choose_targets, mask_tokens
+from lmgen.models.train_state import load_optimizer, optimizer_tensors, restore_rng, rng_tensors
+
+STATE_TENSORS = "training_state.safetensors"
+STATE_JSON = "training_state.json"
+
+
+@dataclass
+class PretrainConfig:
+    """Model size and training schedule (the defaults built the shipped checkpoint)."""
+
+    hidden_size: int = 256
+    num_layers: int = 4
+    num_heads: int = 4
+    intermediate_size: int = 1024
+    max_length: int = 128
+    vocab_size: int = 8192
+    steps: int = 4000
+    batch_size: int = 32
+    learning_rate: float = 5e-4
+    warmup_ratio: float = 0.06
+    weight_decay: float = 0.01
+    mask_prob: float = 0.15
+    whole_word: bool = False
+    objective: Literal["nsp", "sop"] = "nsp"
+    short_seq_prob: float = 0.1
+    seed: int = 0
+    save_every: int = 500
+    save_dtype: Literal["float32", "float16"] = "float32"
+
+    def __post_init__(self) -> None:
+        if self.objective not in ("nsp", "sop"):
+            raise InputError(f"objective must be 'nsp' or 'sop', not {self.objective!r}")
+        if self.hidden_size % self.num_heads:
+            raise InputError(f"hidden size {self.hidden_size} is not divisible by {self.num_heads} heads")
+        if not 16 <= self.max_length <= 512:
+            raise InputError(f"max length must be between 16 and 512, not {self.max_length}")
+        if not 0.0 < self.mask_prob < 1.0:
+            raise InputError(f"mask probability must be in (0, 1), not {self.mask_prob}")
+        if self.steps < 1 or self.batch_size < 1:
+            raise InputError("steps and batch size must be at least 1")
+        if self.save_dtype not in ("float32", "float16"):
+            raise InputError(f"save dtype must be float32 or float16, not {self.save_dtype!r}")
+
+    def bert_config(self, tokenizer: Any) -> Any:
+        from transformers import BertConfig
+
+        return BertConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=self.hidden_size,
+            num_hidden_layers=self.num_layers,
+            num_attention_heads=self.num_heads,
+            intermediate_size=self.intermediate_size,
+            max_position_embeddings=self.max_length,
+            type_vocab_size=2,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+
+
+@dataclass
+class StepStats:
+    step: int
+    loss: float
+    mlm_loss: float
+    nsp_loss: float
+    mlm_accuracy: float
+    nsp_accuracy: float
+    learning_rate: float
+
+
+@dataclass
+class TrainResult:
+    out: Path
+    steps: int
+    seconds: float
+    tokens_per_second: float
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+class PairSampler:
+    """Builds (A, B, is_next) training pairs from tokenized documents, reproducibly per step."""
+
+    def __init__(
+        self,
+        docs: list[list[list[int]]],
+        words: list[list[list[int]]],
+        max_length: int,
+        objective: str = "nsp",
+        short_seq_prob: float = 0.1,
+    ) -> None:
+        self.docs = [d for d in docs if d]
+        self.words = [w for d, w in zip(docs, words, strict=True) if d]
+        if len(self.docs) < 2:
+            raise InputError(
+                "pre-training needs at least two documents (NotNext pairs come from another one)"
+            )
+        self.max_tokens = max_length - 3  # [CLS] A [SEP] B [SEP]
+        self.objective = objective
+        self.short_seq_prob = short_seq_prob
+        # documents are drawn in proportion to their length; only those with 2+ sentences can give IsNext
+        sizes = np.array([len(d) for d in self.docs], dtype=np.float64)
+        self.multi = np.flatnonzero(sizes >= 2)
+        if not len(self.multi):
+            raise InputError("pre-training needs documents with at least two sentences")
+        self.multi_p = sizes[self.multi] / sizes[self.multi].sum()
+        self.all_p = sizes / sizes.sum()
+
+    def _run(
+        self, doc: int, start: int, budget: int, stop: int | None = None
+    ) -> tuple[list[int], list[int], int]:
+        """Token ids and word ids of consecutive sentences from ``start`` up to ``budget`` tokens."""
+        ids: list[int] = []
+        wids: list[int] = []
+        end = start
+        limit = len(self.docs[doc]) if stop is None else stop
+        offset = 0
+        while end < limit and (not ids or len(ids) + len(self.docs[doc][end]) <= budget):
+            sentence, sentence_words = self.docs[doc][end], self.words[doc][end]
+            ids.extend(sentence)
+            wids.extend(w + offset for w in sentence_words)
+            offset = (wids[-1] + 1) if wids else offset
+            end += 1
+        return ids[:budget], wids[:budget], end
+
+    def pair(self, rng: np.random.Generator) -> tuple[list[int], list[int], list[int], list[int], int]:
+        """``(a_ids, a_words, b_ids, b_words, label)``; label 0 = IsNext / in order, 1 = NotNext / swapped."""
+        target = self.max_tokens
+        if rng.random() < self.short_seq_prob:
+            target = int(rng.integers(8, self.max_tokens + 1))
+        doc = int(rng.choice(self.multi, p=self.multi_p))
+        n = len(self.docs[doc])
+        start = int(rng.integers(0, n - 1))
+        a_budget = max(1, int(target * rng.uniform(0.3, 0.7)))
+        a_ids, a_words, a_end = self._run(doc, start, a_budget, stop=n - 1)
+        label = 0
+        if self.objective == "nsp" and rng.random() < 0.5:
+            other = doc
+            while other == doc:
+                other = int(rng.choice(len(self.docs), p=self.all_p))
+            b_start = int(rng.integers(0, len(self.docs[other])))
+            b_ids, b_words, _ = self._run(other, b_start, target - len(a_ids))
+            label = 1
+        else:
+            b_ids, b_words, _ = self._run(doc, a_end, target - len(a_ids))
+            if self.objective == "sop" and rng.random() < 0.5:
+                a_ids, a_words, b_ids, b_words = b_ids, b_words, a_ids, a_words
+                label = 1
+        # trim the longer segment until the pair fits
+        while len(a_ids) + len(b_ids) > self.max_tokens:
+            if len(a_ids) >= len(b_ids):
+                a_ids, a_words = a_ids[:-1], a_words[:-1]
+            else:
+                b_ids, b_words = b_ids[:-1], b_words[:-1]
+        return a_ids, a_words, b_ids, b_words, label
+
+
+def tokenize_documents(
+    tokenizer: Any, docs: list[list[str]]
+) -> tuple[list[list[list[int]]], list[list[list[int]]]]:
+    """WordPiece ids and word indices of every sentence, documents kept (one Rust batch call)."""
+    flat = [s for d in docs for s in d]
+    encodings = tokenizer.backend_tokenizer.encode_batch(flat, add_special_tokens=False)
+    ids_flat = [e.ids for e in encodings]
+    words_flat = [[w if w is not None else 0 for w in e.word_ids] for e in encodings]
+    out_ids: list[list[list[int]]] = []
+    out_words: list[list[list[int]]] = []
+    i = 0
+    for d in docs:
+        keep = [j for j in range(i, i + len(d)) if ids_flat[j]]
+        out_ids.append([ids_flat[j] for j in keep])
+        out_words.append([words_flat[j] for j in keep])
+        i += len(d)
+    return out_ids, out_words
+
+
+def make_batch(
+    sampler: PairSampler,
+    tokenizer: Any,
+    rng: np.random.Generator,
+    batch_size: int,
+    max_length: int,
+    mask_prob: float,
+    whole_word: bool,
+    random_ids: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """One padded batch of masked pairs with MLM labels and NSP/SOP labels."""
+    cls, sep, pad = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
+    if random_ids is None:
+        random_ids = replacement_ids(tokenizer)
+    input_ids = np.full((batch_size, max_length), pad, dtype=np.int64)
+    token_types = np.zeros((batch_size, max_length), dtype=np.int64)
+    attention = np.zeros((batch_size, max_length), dtype=np.int64)
+    labels = np.full((batch_size, max_length), IGNORE_INDEX, dtype=np.int64)
+    nsp = np.zeros(batch_size, dtype=np.int64)
+    for row in range(batch_size):
+        a_ids, a_words, b_ids, b_words, label = sampler.pair(rng)
+        ids = np.array([cls, *a_ids, sep, *b_ids, sep], dtype=np.int64)
+        b_offset = (max(a_words) + 1) if a_words else 0
+        word_ids: list[int | None] = [None, *a_words, None, *(w + b_offset for w in b_words), None]
+        targets = choose_targets(word_ids, mask_prob, rng, whole_word)
+        masked, row_labels = mask_tokens(ids, targets, rng, tokenizer.mask_token_id, random_ids)
+        n = len(ids)
+        input_ids[row, :n] = masked
+        labels[row, :n] = row_labels
+        attention[row, :n] = 1
+        token_types[row, len(a_ids) + 2 : n] = 1
+        nsp[row] = label
+    return {
+        "input_ids": input_ids,
+        "token_type_ids": token_types,
+        "attention_mask": attention,
+        "labels": labels,
+        "next_sentence_label": nsp,
+    }
+
+
+def replacement_ids(tokenizer: Any) -> np.ndarray:
+    """The ids a masked position may be replaced with at random: the vocabulary minus special tokens."""
+    specials = set(tokenizer.all_special_ids)
+    return np.array([i for i in range(len(tokenizer)) if i not in specials], dtype=np.int64)
+
+
+def pick_device(device: str = "auto") -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError("--device cuda was asked for, but torch sees no CUDA GPU")
+    return device
+
+
+def _save_state(out: Path, model: Any, optimizer: Any, step: int, cfg: PretrainConfig, history: list) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    tensors: dict[str, torch.Tensor] = rng_tensors()
+    moments, groups = optimizer_tensors(optimizer)
+    tensors.update(moments)
+    if cfg.save_dtype != "float32":  # the fp32 master weights, so a resumed run loses nothing
+        for name, param in model.named_parameters():  # tied weights appear once
+            tensors[f"master.{name}"] = param.detach().cpu().contiguous()
+    tmp = out / (STATE_TENSORS + ".tmp")
+    save_file(tensors, str(tmp))
+    tmp.replace(out / STATE_TENSORS)
+    meta = {"step": step, "config": asdict(cfg), "param_groups": groups, "history": history}
+    (out / (STATE_JSON + ".tmp")).write_text(json.dumps(meta, indent=1) + "\n", "utf-8")
+    (out / (STATE_JSON + ".tmp")).replace(out / STATE_JSON)
+
+
+def save_checkpoint(
+    out: Path,
+    model: Any,
+    tokenizer: Any,
+    optimizer: Any | None,
+    step: int,
+    cfg: PretrainConfig,
+    history: list,
+) -> None:
+    """Write the HF folder (weights in ``cfg.save_dtype``) and, with an optimizer, the resume state."""
+    import torch
+
+    out.mkdir(parents=True, exist_ok=True)
+    to_save = model
+    if cfg.save_dtype == "float16":
+        import copy
+
+        to_save = copy.deepcopy(model).to(torch.float16)
+    to_save.save_pretrained(str(out), safe_serialization=True)
+    tokenizer.save_pretrained(str(out))
+    if optimizer is not None:
+        _save_state(out, model, optimizer, step, cfg, history)
+
+
+def load_state(out: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(tensors, meta)`` of a resumable checkpoint.
+
+    Raises:
+        ModelFileError: no or unreadable training state in ``out``.
+    """
+    from safetensors.torch import load_file
+
+    if not (out / STATE_JSON).is_file() or not (out / STATE_TENSORS).is_file():
+        raise ModelFileError(f"{out} holds no training state to resume from", path=str(out))
+    try:
+        meta = json.loads((out / STATE_JSON).read_text("utf-8"))
+        tensors = load_file(str(out / STATE_TENSORS))
+    except Exception as exc:  # corrupt or truncated files
+        raise ModelFileError(f"cannot read the training state in {out}: {exc}", path=str(out)) from exc
+    return tensors, meta
+
+
+def pretrain(
+    train_docs: list[list[str]],
+    out: Path,
+    cfg: PretrainConfig | None = None,
+    tokenizer: Any | None = None,
+    resume: bool = False,
+    device: str = "auto",
+    progress: bool = True,
+    stop_after: int | None = None,
+    on_step: Callable[[StepStats], None] | None = None,
+    extend_to: int | None = None,
+) -> TrainResult:
+    """Pre-train a BERT with MLM + NSP (or SOP) on ``train_docs``; checkpoints go to ``out``.
+
+    ``tokenizer`` is a transformers fast tokenizer (trained on the corpus when omitted; a resumed
+    run reuses the one saved in ``out``). ``stop_after`` ends the run early at that step (after
+    saving), as if it had been interrupted — the test of resuming uses it. ``extend_to`` (with
+    ``resume``) continues a finished or running schedule to that many steps: the linear decay is
+    stretched to the new end, so the learning rate rises again from where the new line passes.
+    """
+    import torch
+    from tqdm import tqdm
+    from transformers import BertForPreTraining
+
+    from lmgen.models.mlm.bert import quiet_transformers
+
+    quiet_transformers()
+    cfg = cfg or PretrainConfig()
+    out = Path(out)
+    start_step = 0
+    history: list[dict[str, float]] = []
+    state_tensors: dict[str, Any] = {}
+    if resume:
+        state_tensors, meta = load_state(out)
+        cfg = PretrainConfig(**meta["config"])
+        if extend_to is not None:
+            if extend_to < cfg.steps:
+                raise InputError(f"the run already plans {cfg.steps} steps; --steps can only extend it")
+            cfg.steps = extend_to
+        start_step = int(meta["step"])
+        history = list(meta.get("history", []))
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(str(out))
+    elif tokenizer is None:
+        from lmgen.models.mlm.tokenizer import to_transformers, train_wordpiece
+
+        tokenizer = to_transformers(
+            train_wordpiece((s for d in train_docs for s in d), cfg.vocab_size), cfg.max_length
+        )
+    dev = pick_device(device)
+    torch.manual_seed(cfg.seed)
+    if resume:
+        model = BertForPreTraining.from_pretrained(str(out), dtype=torch.float32)
+        params = dict(model.named_parameters())
+        with torch.no_grad():
+            for key, value in state_tensors.items():
+                if key.startswith("master."):
+                    params[key.removeprefix("master.")].copy_(value)
+    else:
+        model = BertForPreTraining(cfg.bert_config(tokenizer))
+    model.to(dev)  # type: ignore[arg-type]  # transformers' stubs type .to() as the model's dtype cast
+    model.train()
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=cfg.learning_rate,
+        betas=(0.9, 0.98),
+        eps=1e-6,
+    )
+    warmup = max(1, int(cfg.warmup_ratio * cfg.steps))
+
+    def schedule(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (cfg.steps - step) / max(1, cfg.steps - warmup))
+
+    if resume:
+        load_optimizer(optimizer, state_tensors, meta["param_groups"])
+        restore_rng(state_tensors)
+
+    ids, words = tokenize_documents(tokenizer, train_docs)
+    sampler = PairSampler(ids, words, cfg.max_length, cfg.objective, cfg.short_seq_prob)
+    random_ids = replacement_ids(tokenizer)
+    bar = tqdm(
+        total=cfg.steps, initial=start_step, desc="pre-train", unit=" step", disable=not progress, leave=True
+    )
+    last = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
+    tokens = 0
+    t0 = time.perf_counter()
+    step = start_step
+    for step in range(start_step, last):
+        rng = np.random.default_rng([cfg.seed, step])
+        batch = make_batch(
+            sampler, tokenizer, rng, cfg.batch_size, cfg.max_length, cfg.mask_prob, cfg.whole_word, random_ids
+        )
+        # drop padding columns no row uses
+        width = int(batch["attention_mask"].sum(axis=1).max())
+        inputs = {k: torch.from_numpy(v[:, :width] if v.ndim == 2 else v).to(dev) for k, v in batch.items()}
+        for group in optimizer.param_groups:
+            group["lr"] = cfg.learning_rate * schedule(step)
+        # the MLM head runs on the masked positions only (~15% of tokens): most of its cost is the
+        # hidden × vocabulary projection, which would be wasted on positions with no label
+        encoded = model.bert(
+            input_ids=inputs["input_ids"],
+            token_type_ids=inputs["token_type_ids"],
+            attention_mask=inputs["attention_mask"],
+        )
+        labels = inputs["labels"]
+        target = labels != IGNORE_INDEX
+        mlm_logits = model.cls.predictions(encoded.last_hidden_state[target])
+        nsp_logits = model.cls.seq_relationship(encoded.pooler_output)
+        mlm_loss = torch.nn.functional.cross_entropy(mlm_logits, labels[target])
+        nsp_loss = torch.nn.functional.cross_entropy(nsp_logits, inputs["next_sentence_label"])
+        loss = mlm_loss + nsp_loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        with torch.no_grad():
+            mlm_acc = (mlm_logits.argmax(-1) == labels[target]).float().mean().item()
+            nsp_acc = (nsp_logits.argmax(-1) == inputs["next_sentence_label"]).float().mean().item()
+        tokens += int(batch["attention_mask"].sum())
+        stats = StepStats(
+            step + 1,
+            loss.item(),
+            mlm_loss.item(),
+            nsp_loss.item(),
+            mlm_acc,
+            nsp_acc,
+            optimizer.param_groups[0]["lr"],
+        )
+        history.append({k: round(v, 6) for k, v in asdict(stats).items()})
+        if on_step is not None:
+            on_step(stats)
+        bar.update(1)
+        bar.set_postfix(loss=f"{stats.loss:.3f}", mlm_acc=f"{mlm_acc:.3f}", nsp_acc=f"{nsp_acc:.3f}")
+        if not math.isfinite(stats.loss):
+            bar.close()
+            raise InputError(f"training diverged at step {step + 1} (loss {stats.loss})", hint="lower --lr")
+        if (step + 1) % cfg.save_every == 0 and step + 1 < last:
+            save_checkpoint(out, model, tokenizer, optimizer, step + 1, cfg, history)
+    bar.close()
+    done = last if last > start_step else start_step
+    save_checkpoint(out, model, tokenizer, optimizer, done, cfg, history)
+    seconds = time.perf_counter() - t0
+    return TrainResult(out, done, seconds, tokens / seconds if seconds else 0.0, history)

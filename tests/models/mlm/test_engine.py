@@ -1,0 +1,284 @@
+"""The BERT engine on a tiny random model: masking rule, pair sampling, resume, output formats, errors."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lmgen.errors import InputError, ModelFileError
+from lmgen.models.mlm.bert import TruncationWarning, load_bert
+from lmgen.models.mlm.fill_mask import FillMasker
+from lmgen.models.mlm.masking import IGNORE_INDEX, choose_targets, mask_tokens
+from lmgen.models.mlm.pretrain import PairSampler, PretrainConfig, make_batch, pretrain, tokenize_documents
+from lmgen.models.mlm.scoring import BertScorer
+from lmgen.models.mlm.tokenizer import to_transformers, train_wordpiece, unk_share
+from tests.mlm_data import DOCS, TINY
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return to_transformers(train_wordpiece([s for d in DOCS for s in d] * 3, vocab_size=300), 32)
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_bert: Path) -> Path:
+    return tiny_bert
+
+
+# ---------------------------------------------------------------- tokenizer
+def test_tokenizer_keeps_hangul_syllables_whole(tokenizer) -> None:
+    pieces = tokenizer.tokenize("대한민국은 민주공화국이다")
+    assert all(len(p.removeprefix("##")) >= 1 for p in pieces)
+    assert not any("\u1100" <= ch <= "\u11ff" for p in pieces for ch in p), "jamo: accents were stripped"
+    assert tokenizer.tokenize("The CAT") == ["the", "cat"]
+    share, count = unk_share(tokenizer, ["the cat", "완전히 새로운 글자 뷁"])
+    assert count > 0 and 0 < share < 1
+
+
+# ---------------------------------------------------------------- masking rule
+def test_masking_rule_statistics() -> None:
+    rng = np.random.default_rng(0)
+    n, rows = 200, 400
+    word_ids: list[int | None] = [None, *range(n - 2), None]
+    chosen = np.stack([choose_targets(word_ids, 0.15, rng, whole_word=False) for _ in range(rows)])
+    assert not chosen[:, 0].any() and not chosen[:, -1].any(), "special tokens are never targets"
+    assert chosen.sum(axis=1).tolist() == [round(0.15 * (n - 2))] * rows
+    ids = np.tile(np.arange(1000, 1000 + n), (rows, 1))
+    masked, labels = mask_tokens(ids, chosen, rng, mask_id=4, random_ids=np.arange(5, 900))
+    t = chosen
+    share_mask = (masked[t] == 4).mean()
+    share_random = ((masked[t] != 4) & (masked[t] != ids[t])).mean()
+    share_same = (masked[t] == ids[t]).mean()
+    assert abs(share_mask - 0.8) < 0.02 and abs(share_random - 0.1) < 0.015 and abs(share_same - 0.1) < 0.015
+    assert (labels[t] == ids[t]).all() and (labels[~t] == IGNORE_INDEX).all()
+    assert (masked[~t] == ids[~t]).all(), "untouched positions keep their ids"
+
+
+def test_whole_word_masking_takes_every_piece() -> None:
+    rng = np.random.default_rng(1)
+    # 30 words of 3 pieces each
+    word_ids: list[int | None] = [None, *[w for w in range(30) for _ in range(3)], None]
+    for _ in range(50):
+        chosen = choose_targets(word_ids, 0.15, rng, whole_word=True)
+        for w in range(30):
+            group = chosen[1 + 3 * w : 4 + 3 * w]
+            assert group.all() or not group.any(), "a word is masked whole or not at all"
+        assert 12 <= chosen.sum() <= 15
+
+
+# ---------------------------------------------------------------- pairs
+def test_pairs_are_neighbours_or_from_another_document(tokenizer) -> None:
+    docs = DOCS[:4]  # every sentence appears once
+    ids, words = tokenize_documents(tokenizer, docs)
+    sampler = PairSampler(ids, words, max_length=128, short_seq_prob=0.0)
+    flat = [[t for s in d for t in s] for d in sampler.docs]
+
+    def contiguous(seq: list[int]) -> bool:
+        return any(d[i : i + len(seq)] == seq for d in flat for i in range(len(d) - len(seq) + 1))
+
+    rng = np.random.default_rng(3)
+    labels = []
+    for _ in range(400):
+        a, _, b, _, label = sampler.pair(rng)
+        labels.append(label)
+        assert a and b and len(a) + len(b) <= 125
+        assert contiguous(a) and contiguous(b)
+        assert contiguous(a + b) == (label == 0), "IsNext: B continues A; NotNext: B comes from elsewhere"
+    assert 0.42 < np.mean(labels) < 0.58
+
+
+def test_batch_layout(tokenizer) -> None:
+    ids, words = tokenize_documents(tokenizer, DOCS)
+    batch = make_batch(PairSampler(ids, words, 32), tokenizer, np.random.default_rng(0), 8, 32, 0.15, False)
+    assert batch["input_ids"].shape == (8, 32)
+    assert set(batch["next_sentence_label"].tolist()) <= {0, 1}
+    for row in range(8):
+        n = int(batch["attention_mask"][row].sum())
+        seq = batch["input_ids"][row]
+        assert seq[0] == tokenizer.cls_token_id
+        seps = np.flatnonzero(
+            (seq[:n] == tokenizer.sep_token_id) & (batch["labels"][row][:n] == IGNORE_INDEX)
+        )
+        assert seps[-1] == n - 1
+        types = batch["token_type_ids"][row][:n]
+        assert types[0] == 0 and types[-1] == 1 and (np.diff(types) >= 0).all()
+        assert (batch["labels"][row] != IGNORE_INDEX).sum() >= 1
+
+
+# ---------------------------------------------------------------- training
+def test_resume_gives_the_same_losses(tmp_path: Path, tokenizer) -> None:
+    straight = pretrain(DOCS, tmp_path / "a", TINY, tokenizer=tokenizer, progress=False)
+    pretrain(DOCS, tmp_path / "b", TINY, tokenizer=tokenizer, progress=False, stop_after=3)
+    resumed = pretrain(DOCS, tmp_path / "b", resume=True, progress=False)
+    assert resumed.steps == straight.steps == 6
+    assert [h["loss"] for h in resumed.history] == pytest.approx(
+        [h["loss"] for h in straight.history], abs=1e-6
+    )
+    files = {p.name for p in (tmp_path / "b").iterdir()}
+    assert {"model.safetensors", "config.json", "tokenizer.json", "training_state.safetensors"} <= files
+    assert not any(name.endswith((".bin", ".pt", ".pkl")) for name in files)
+
+
+def test_seeded_runs_are_identical_and_seeds_differ(tmp_path: Path, tokenizer) -> None:
+    cfg = PretrainConfig(**{**TINY.__dict__, "steps": 2})
+    a = pretrain(DOCS, tmp_path / "a", cfg, tokenizer=tokenizer, progress=False).history
+    b = pretrain(DOCS, tmp_path / "b", cfg, tokenizer=tokenizer, progress=False).history
+    c = pretrain(
+        DOCS,
+        tmp_path / "c",
+        PretrainConfig(**{**cfg.__dict__, "seed": 7}),
+        tokenizer=tokenizer,
+        progress=False,
+    ).history
+    assert a == b and a != c
+
+
+def test_sop_and_whole_word_options_train(tmp_path: Path, tokenizer) -> None:
+    cfg = PretrainConfig(**{**TINY.__dict__, "steps": 2, "objective": "sop", "whole_word": True})
+    assert pretrain(DOCS, tmp_path / "sop", cfg, tokenizer=tokenizer, progress=False).steps == 2
+    with pytest.raises(InputError):
+        PretrainConfig(objective="mlm-only")  # type: ignore[arg-type]
+    with pytest.raises(InputError):
+        PretrainConfig(hidden_size=30, num_heads=4)
+
+
+def test_float16_weights_resume_from_float32_master(tmp_path: Path, tokenizer) -> None:
+    from safetensors import safe_open
+
+    cfg = PretrainConfig(**{**TINY.__dict__, "save_dtype": "float16"})
+    pretrain(DOCS, tmp_path / "h", cfg, tokenizer=tokenizer, progress=False, stop_after=3)
+    with safe_open(str(tmp_path / "h" / "model.safetensors"), "pt") as f:
+        assert all("float16" in str(f.get_tensor(k).dtype) for k in f.keys())  # noqa: SIM118
+    straight = pretrain(DOCS, tmp_path / "s", TINY, tokenizer=tokenizer, progress=False)
+    resumed = pretrain(DOCS, tmp_path / "h", resume=True, progress=False)
+    assert [h["loss"] for h in resumed.history] == pytest.approx(
+        [h["loss"] for h in straight.history], abs=1e-6
+    )
+
+
+# ---------------------------------------------------------------- fill-mask
+def test_fill_mask_output_format(tiny: Path) -> None:
+    masker = FillMasker.load(tiny)
+    out = masker("the cat [MASK] on the mat", top_k=4)
+    assert isinstance(out, list) and len(out) == 1 and len(out[0]) == 4
+    for cand in out[0]:
+        assert set(cand) == {"score", "token", "token_str", "sequence"}
+        assert cand["sequence"] == f"the cat {cand['token_str']} on the mat"
+        assert 0.0 <= cand["score"] <= 1.0
+    scores = [c["score"] for c in out[0]]
+    assert scores == sorted(scores, reverse=True)
+    specials = set(masker.tokenizer.all_special_ids)
+    assert not any(c["token"] in specials for c in out[0])
+
+
+def test_several_masks_and_both_spellings(tiny: Path) -> None:
+    masker = FillMasker.load(tiny)
+    out = masker("the [MASK] sat on the <mask>", top_k=3)
+    assert len(out) == 2 and all(len(c) == 3 for c in out)
+    assert all(c["sequence"].startswith("the " + c["token_str"] + " sat") for c in out[0])
+    assert all(c["sequence"].endswith("<mask>") for c in out[0]), "the other mask stays as written"
+    assert all(c["sequence"].startswith("the [MASK] sat on the ") for c in out[1])
+
+
+def test_targets_restrict_the_candidates(tiny: Path) -> None:
+    masker = FillMasker.load(tiny)
+    out = masker("the [MASK] sat on the mat", targets=["cat", "dog", "bird"], top_k=5)[0]
+    assert {c["token_str"] for c in out} == {"cat", "dog", "bird"}
+    full = masker("the [MASK] sat on the mat", top_k=100)[0]
+    by_token = {c["token_str"]: c["score"] for c in full}
+    for c in out:  # same probabilities as without targets
+        if c["token_str"] in by_token:
+            assert c["score"] == pytest.approx(by_token[c["token_str"]], rel=1e-5)
+    with pytest.raises(InputError, match="vocabulary"):
+        masker("the [MASK] sat", targets=["뷁"])
+
+
+def test_batched_equals_one_at_a_time(tiny: Path) -> None:
+    masker = FillMasker.load(tiny)
+    texts = [
+        "the [MASK] sat on the mat",
+        "나는 [MASK]에 갑니다",
+        "a bird [MASK] in the tree today and [MASK]",
+    ]
+    batched = masker(texts, top_k=3)
+    single = [masker(t, top_k=3) for t in texts]
+    for b, s in zip(batched, single, strict=True):
+        assert [[c["token"] for c in m] for m in b] == [[c["token"] for c in m] for m in s]
+        flat_b = [c["score"] for m in b for c in m]
+        assert flat_b == pytest.approx([c["score"] for m in s for c in m], rel=1e-4)
+
+
+def test_korean_particle_after_a_mask_is_a_continuation(tiny: Path) -> None:
+    masker = FillMasker.load(tiny)
+    item = masker.preprocess("나는 [MASK]에 갑니다")
+    pieces = masker.tokenizer.convert_ids_to_tokens(item.input_ids)
+    at = item.mask_positions[0]
+    assert pieces[at] == "[MASK]" and pieces[at + 1] == "##에"
+    assert item.word_start == [True]
+    out = masker("나는 [MASK]에 갑니다", top_k=5)[0]
+    assert not any(masker.tokenizer.convert_ids_to_tokens(c["token"]).startswith("##") for c in out)
+    assert out[0]["sequence"] == f"나는 {out[0]['token_str']}에 갑니다"
+
+
+def test_fill_mask_bad_input(tiny: Path) -> None:
+    masker = FillMasker.load(tiny)
+    with pytest.raises(InputError, match="no \\[MASK\\]"):
+        masker("there is no mask here")
+    with pytest.raises(InputError, match="empty"):
+        masker("   ")
+    with pytest.raises(InputError):
+        masker("a [MASK]", top_k=0)
+    with pytest.raises(InputError, match="limit"):
+        masker("word " * 5000 + "[MASK]")
+    with pytest.raises(InputError, match="apart"):
+        masker("[MASK] " + "the cat sat " * 40 + "[MASK]")
+    with pytest.warns(TruncationWarning, match="kept tokens"):
+        out = masker("the cat sat on the mat " * 30 + "the [MASK] sat", top_k=2)
+    assert len(out) == 1 and len(out[0]) == 2
+
+
+def test_checkpoint_errors(tmp_path: Path, tiny: Path) -> None:
+    with pytest.raises(ModelFileError, match="no checkpoint folder"):
+        load_bert(str(tmp_path / "nowhere"))
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for f in tiny.iterdir():
+        (broken / f.name).write_bytes(f.read_bytes())
+    (broken / "model.safetensors").write_bytes(b"not a safetensors file at all")
+    with pytest.raises(ModelFileError, match="cannot load"):
+        load_bert(str(broken))
+    with pytest.raises(ModelFileError, match="offline"):
+        load_bert("bert-base-uncased")
+
+
+# ---------------------------------------------------------------- NSP and PLL
+def test_next_sentence_probability(tiny: Path) -> None:
+    scorer = BertScorer.load(tiny)
+    out = scorer.is_next("the cat sat on the mat", "the dog sat on the log")
+    assert set(out) == {"is_next", "label", "truncated"}
+    assert 0.0 <= out["is_next"] <= 1.0
+    assert out["label"] == ("IsNext" if out["is_next"] >= 0.5 else "NotNext")
+    with pytest.warns(TruncationWarning):
+        long = scorer.is_next("the cat sat " * 30, "the dog")
+    assert long["truncated"]
+    with pytest.raises(InputError, match="empty"):
+        scorer.is_next("", "the dog")
+
+
+def test_pseudo_perplexity_is_batched_correctly(tiny: Path) -> None:
+    scorer = BertScorer.load(tiny)
+    one = scorer.pseudo_perplexity("the cat sat on the mat", batch_size=1)
+    many = scorer.pseudo_perplexity("the cat sat on the mat", batch_size=64)
+    assert one["tokens"] == len(one["per_token"]) == 6
+    assert one["pll"] == pytest.approx(many["pll"], abs=1e-4)
+    assert one["pll"] == pytest.approx(sum(t["logprob"] for t in one["per_token"]), abs=1e-6)
+    assert one["pppl"] == pytest.approx(math.exp(-one["pll"] / one["tokens"]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scorer.pseudo_perplexity("the cat")
+    with pytest.warns(TruncationWarning):
+        assert scorer.pseudo_perplexity("the cat sat " * 20)["tokens"] == 30

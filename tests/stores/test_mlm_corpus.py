@@ -1,0 +1,53 @@
+"""The document-structured corpus for BERT pre-training: deduplication, held-out hygiene, reading."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lmgen.errors import InputError
+from lmgen.stores.mlm import Document, deduplicate, read_documents, write_documents
+
+
+def test_dedup_keeps_first_occurrence_and_cleans_the_held_out_split() -> None:
+    train = [
+        Document("a", "en", ["To be, or not.", "Menu bar.", "to be,  or NOT."]),
+        Document("b", "ko", ["메뉴를 선택합니다.", "Menu bar."]),
+        Document("c", "ko", ["Menu bar."]),
+    ]
+    test = [Document("t", "ko", ["메뉴를 선택합니다.", "새 문장입니다."])]
+    kept_train, kept_test = deduplicate(train, test)
+    assert [d.sentences for d in kept_train] == [["To be, or not.", "Menu bar."], ["메뉴를 선택합니다."]]
+    assert [d.sentences for d in kept_test] == [["새 문장입니다."]], "held-out never repeats training text"
+
+
+def test_round_trip_and_bad_files(tmp_path: Path) -> None:
+    docs = [Document("a", "en", ["One.", "Two."]), Document("b", "ko", ["셋."])]
+    path = tmp_path / "docs.txt"
+    write_documents(path, docs)
+    assert read_documents(path) == [["One.", "Two."], ["셋."]]
+    with pytest.raises(InputError, match="not found"):
+        read_documents(tmp_path / "missing.txt")
+    (tmp_path / "bin").write_bytes(b"\x00\x01\x02")
+    with pytest.raises(InputError, match="binary"):
+        read_documents(tmp_path / "bin")
+    (tmp_path / "latin").write_bytes("caf\xe9".encode("latin-1"))
+    with pytest.raises(InputError, match="UTF-8"):
+        read_documents(tmp_path / "latin")
+    (tmp_path / "empty").write_text("\n\n  \n")
+    with pytest.raises(InputError, match="no text"):
+        read_documents(tmp_path / "empty")
+
+
+def test_prepared_corpus_is_document_structured() -> None:
+    """The real corpus (built from the packaged sources on first use): both languages, held-out apart."""
+    from lmgen.stores.mlm import mlm_corpus
+
+    corpus = mlm_corpus()
+    train, test = read_documents(corpus.train), read_documents(corpus.test)
+    assert len(train) > 100 and len(test) > 10
+    hangul = sum(any("\uac00" <= ch <= "\ud7a3" for ch in d[0]) for d in train)
+    assert 0 < hangul < len(train), "both Korean and English documents"
+    seen = {" ".join(s.lower().split()) for d in train for s in d}
+    assert not any(" ".join(s.lower().split()) in seen for d in test for s in d)

@@ -1,0 +1,100 @@
+"""`lmgen fill-mask`, `lmgen nsp`, `lmgen mlm …` as a user runs them (JSON contract, errors, training)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli
+
+
+def test_fill_mask_json_contract(tiny_bert: Path) -> None:
+    done = run_cli(
+        "fill-mask", "the [MASK] sat on the [MASK]", "--top-k", "3", "--model", str(tiny_bert), "--json"
+    )
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert len(data) == 2 and all(len(m) == 3 for m in data)
+    assert all(set(c) == {"score", "token", "token_str", "sequence"} for m in data for c in m)
+
+
+def test_fill_mask_targets_and_nsp(tiny_bert: Path) -> None:
+    done = run_cli("fill-mask", "the [MASK] sat", "--targets", "cat,dog", "--model", str(tiny_bert), "--json")
+    assert done.returncode == 0, done.stderr
+    assert {c["token_str"] for c in json.loads(done.stdout)[0]} == {"cat", "dog"}
+    done = run_cli("nsp", "the cat sat on the mat", "the dog sat", "--model", str(tiny_bert), "--json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["label"] in {"IsNext", "NotNext"} and 0 <= data["is_next"] <= 1
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["fill-mask", "no mask at all"], 2, "no [MASK]"),
+        (["fill-mask", ""], 2, "empty"),
+        (["fill-mask", "a [MASK]", "--top-k", "0"], 2, "top_k"),
+        (["fill-mask", "a [MASK]", "--model", "/no/such/checkpoint"], 3, "no checkpoint folder"),
+        (["fill-mask", "a [MASK]", "--model", "bert-base-uncased"], 3, "offline"),
+        (["nsp", "", "b"], 2, "empty"),
+    ],
+)
+def test_bad_input_is_one_line(tiny_bert: Path, args: list[str], code: int, message: str) -> None:
+    if "--model" not in args:
+        args = [*args, "--model", str(tiny_bert)]
+    done = run_cli(*args, "--json")
+    assert done.returncode == code, done.stderr
+    assert done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
+
+
+def test_truncation_is_reported(tiny_bert: Path) -> None:
+    done = run_cli(
+        "fill-mask", "the cat sat on the mat " * 30 + "the [MASK]", "--model", str(tiny_bert), "--json"
+    )
+    assert done.returncode == 0
+    assert len(json.loads(done.stdout)) == 1
+    assert "note:" in done.stderr and "kept tokens" in done.stderr
+
+
+def test_train_resume_and_eval(tmp_path: Path) -> None:
+    """A tiny run through the CLI: train 2 steps, resume to 4, evaluate on held-out documents."""
+    from tests.mlm_data import DOCS
+
+    corpus = tmp_path / "docs.txt"
+    corpus.write_text("\n\n".join("\n".join(d) for d in DOCS) + "\n")
+    out = tmp_path / "bert"
+    common = ["--hidden", "32", "--layers", "1", "--heads", "2", "--intermediate", "64", "--max-length", "32"]
+    first = run_cli(
+        "mlm",
+        "train",
+        "--out",
+        str(out),
+        "--corpus",
+        str(corpus),
+        "--steps",
+        "4",
+        "--batch-size",
+        "4",
+        "--vocab-size",
+        "300",
+        *common,
+        "--json",
+    )
+    assert first.returncode == 0, first.stderr
+    data = json.loads(first.stdout)
+    assert data["steps"] == 4 and data["device"] == "cpu" and "pre-train" in first.stderr
+    again = run_cli("mlm", "train", "--out", str(out), "--corpus", str(corpus), "--resume", "--json")
+    assert again.returncode == 0 and json.loads(again.stdout)["steps"] == 4  # already done: nothing to add
+    ev = run_cli(
+        "mlm", "eval", "--model", str(out), "--corpus", str(corpus), "--pairs", "16", "--write", "--json"
+    )
+    assert ev.returncode == 0, ev.stderr
+    metrics = json.loads(ev.stdout)
+    assert {"mlm_top1", "mlm_top5", "nsp_accuracy", "baseline_top1", "by_language"} <= set(metrics)
+    assert json.loads((out / "metrics.json").read_text()) == metrics
+    bad = run_cli("mlm", "train", "--out", str(tmp_path / "x"), "--corpus", str(tmp_path / "none.txt"))
+    assert bad.returncode == 2 and "not found" in bad.stderr

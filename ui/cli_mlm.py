@@ -1,0 +1,259 @@
+"""BERT on the command line: ``lmgen fill-mask``, ``lmgen nsp``, ``lmgen mlm train|eval|pll|bias|corpus``."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from lmgen.errors import InputError
+from lmgen.ui.output import JsonFlag, emit
+
+mlm_app = typer.Typer(
+    no_args_is_help=True, help="BERT: pre-training (MLM + NSP), evaluation, pseudo-perplexity, bias probe."
+)
+ModelOpt = Annotated[
+    str | None,
+    typer.Option("--model", help="Checkpoint folder or Hugging Face id (default: the shipped lmgen BERT)."),
+]
+
+
+def _show_warnings(caught: list[warnings.WarningMessage]) -> None:
+    for w in caught:
+        sys.stderr.write(f"note: {w.message}\n")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(mlm_app, name="mlm")
+    app.command("fill-mask")(fill_mask)
+    app.command("nsp")(nsp)
+
+
+@mlm_app.command("corpus")
+def mlm_corpus_cmd(
+    rebuild: Annotated[bool, typer.Option(help="Fetch and rebuild even when present.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Build the document-structured corpus (English + Korean, held-out split, deduplicated)."""
+    from lmgen.stores.mlm import mlm_corpus
+
+    corpus = mlm_corpus(rebuild=rebuild)
+    emit({"train": str(corpus.train), "test": str(corpus.test), "stats": corpus.stats}, as_json)
+
+
+@mlm_app.command("train")
+def train(
+    out: Annotated[Path, typer.Option("--out", help="Checkpoint folder (created; resumable).")],
+    corpus: Annotated[
+        Path | None,
+        typer.Option(help="Documents file: one sentence per line, blank line between documents."),
+    ] = None,
+    steps: Annotated[
+        int | None, typer.Option(help="Optimizer steps (default 4000; with --resume: extend the run to this).")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Pairs per step.")] = 32,
+    hidden: Annotated[int, typer.Option(help="Hidden size.")] = 256,
+    layers: Annotated[int, typer.Option(help="Transformer layers.")] = 4,
+    heads: Annotated[int, typer.Option(help="Attention heads.")] = 4,
+    intermediate: Annotated[int, typer.Option(help="Feed-forward size.")] = 1024,
+    max_length: Annotated[int, typer.Option(help="Longest input in WordPiece tokens.")] = 128,
+    vocab_size: Annotated[int, typer.Option(help="WordPiece vocabulary size.")] = 8192,
+    lr: Annotated[float, typer.Option("--lr", help="Peak learning rate (linear warm-up and decay).")] = 5e-4,
+    mask_prob: Annotated[float, typer.Option(help="Share of tokens to predict.")] = 0.15,
+    whole_word: Annotated[bool, typer.Option(help="Mask whole words, not single pieces.")] = False,
+    objective: Annotated[str, typer.Option(help="'nsp' (next sentence) or 'sop' (sentence order).")] = "nsp",
+    seed: Annotated[int, typer.Option(help="Random seed (data, masking, initialization).")] = 0,
+    save_every: Annotated[int, typer.Option(help="Checkpoint every N steps.")] = 500,
+    save_dtype: Annotated[str, typer.Option(help="Weights on disk: float32 or float16.")] = "float32",
+    resume: Annotated[bool, typer.Option(help="Continue the run saved in --out.")] = False,
+    device: Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")] = "auto",
+    as_json: JsonFlag = False,
+) -> None:
+    """Pre-train a BERT from scratch with masked-language modelling and next-sentence prediction."""
+    from lmgen.models.mlm.pretrain import PretrainConfig, pick_device, pretrain
+    from lmgen.stores.mlm import mlm_corpus, read_documents
+
+    cfg = PretrainConfig(
+        hidden_size=hidden,
+        num_layers=layers,
+        num_heads=heads,
+        intermediate_size=intermediate,
+        max_length=max_length,
+        vocab_size=vocab_size,
+        steps=steps or 4000,
+        batch_size=batch_size,
+        learning_rate=lr,
+        mask_prob=mask_prob,
+        whole_word=whole_word,
+        objective=objective,  # type: ignore[arg-type]
+        seed=seed,
+        save_every=save_every,
+        save_dtype=save_dtype,  # type: ignore[arg-type]
+    )
+    docs = read_documents(corpus or mlm_corpus().train)
+    dev = pick_device(device)
+    sys.stderr.write(
+        f"pre-training on {dev}: {sum(len(d) for d in docs):,} sentences in {len(docs):,} documents\n"
+    )
+    result = pretrain(docs, out, cfg, resume=resume, device=dev, extend_to=steps if resume else None)
+    last = result.history[-1] if result.history else {}
+    data = {
+        "out": str(result.out),
+        "steps": result.steps,
+        "seconds": round(result.seconds, 1),
+        "tokens_per_second": round(result.tokens_per_second, 1),
+        "device": dev,
+        "last": last,
+    }
+    emit(data, as_json, f"saved {result.out} after {result.steps} steps ({result.seconds:.0f} s, {dev})")
+
+
+@mlm_app.command("eval")
+def evaluate(
+    model: ModelOpt = None,
+    corpus: Annotated[
+        Path | None, typer.Option(help="Held-out documents file (default: the corpus test split).")
+    ] = None,
+    pairs: Annotated[int, typer.Option(help="Held-out pairs to score.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Seed for the held-out pairs and masks.")] = 1234,
+    write: Annotated[bool, typer.Option(help="Write metrics.json into the checkpoint folder.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Held-out MLM top-1/top-5 and NSP accuracy, next to the most-frequent-token baseline."""
+    from lmgen.models.mlm.bert import SHIPPED_CHECKPOINT
+    from lmgen.models.mlm.evaluate import evaluate_checkpoint
+    from lmgen.stores.mlm import mlm_corpus, read_documents
+
+    path: str | Path = SHIPPED_CHECKPOINT if model in (None, "default", "shipped") else model
+    docs = read_documents(corpus or mlm_corpus().test)
+    train_docs = read_documents(mlm_corpus().train) if corpus is None else None
+    metrics = evaluate_checkpoint(path, docs, pairs=pairs, seed=seed, baseline_docs=train_docs)
+    if write:
+        import json
+
+        folder = Path(path)
+        if not folder.is_dir():
+            raise InputError("--write needs a local checkpoint folder")
+        (folder / "metrics.json").write_text(
+            json.dumps(metrics, indent=2, ensure_ascii=False) + "\n", "utf-8"
+        )
+    text = "\n".join(f"{k}: {v}" for k, v in metrics.items() if not isinstance(v, dict))
+    emit(metrics, as_json, text)
+
+
+def fill_mask(
+    text: Annotated[str, typer.Argument(help="Text with one or more [MASK] tokens.")],
+    top_k: Annotated[int, typer.Option("--top-k", help="Candidates per mask.")] = 5,
+    targets: Annotated[
+        str | None, typer.Option(help="Comma-separated words: score only these at each mask.")
+    ] = None,
+    model: ModelOpt = None,
+    compare: Annotated[
+        bool,
+        typer.Option(
+            help="Also show what the GPT-style base model predicts there from the left context alone."
+        ),
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Fill each [MASK] with BERT's most likely tokens (bidirectional context)."""
+    from lmgen.models.mlm.fill_mask import FillMasker
+
+    masker = FillMasker.load(model)
+    target_list = [t.strip() for t in targets.split(",") if t.strip()] if targets else None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = masker(text, top_k=top_k, targets=target_list)
+    _show_warnings(caught)
+    if compare:
+        data: Any = {"bert": result, "gpt": _left_context(text, masker, top_k)}
+        emit(data, as_json, _compare_text(data))
+        return
+    lines = []
+    for index, candidates in enumerate(result, 1):
+        lines.append(f"[MASK] #{index}")
+        lines.extend(f"  {c['score']:.4f}  {c['token_str']}    {c['sequence']}" for c in candidates)
+    emit(result, as_json, "\n".join(lines))
+
+
+def _left_context(text: str, masker: Any, top_k: int) -> dict[str, Any]:
+    from lmgen.agent.models import load_runtime
+    from lmgen.models.llm import default_threads
+    from lmgen.models.mlm.compare import left_context_candidates
+    from lmgen.stores.models import ModelStore
+
+    runtime = load_runtime(str(ModelStore().resolve("base")), 512, default_threads(), "auto", 0, "base")
+    return left_context_candidates(runtime, text, masker.mask_token, top_k)
+
+
+def _compare_text(data: dict[str, Any]) -> str:
+    bert = data["bert"][0]
+    gpt = data["gpt"]
+    rows = [
+        f"left context seen by the GPT-style model: {gpt['prefix']!r}",
+        "BERT (both sides)        | GPT (left only)",
+    ]
+    for i in range(max(len(bert), len(gpt["candidates"]))):
+        b = f"{bert[i]['token_str']} {bert[i]['score']:.3f}" if i < len(bert) else ""
+        g = gpt["candidates"][i] if i < len(gpt["candidates"]) else None
+        right = f"{g['token']!r} {g['prob']:.3f}" if g else ""
+        rows.append(f"{b:<25}| {right}")
+    return "\n".join(rows)
+
+
+def nsp(
+    sent_a: Annotated[str, typer.Argument(help="First sentence.")],
+    sent_b: Annotated[str, typer.Argument(help="The sentence that may follow it.")],
+    model: ModelOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Next-sentence prediction: how likely SENT_B follows SENT_A."""
+    from lmgen.models.mlm.scoring import BertScorer
+
+    scorer = BertScorer.load(model)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = scorer.is_next(sent_a, sent_b)
+    _show_warnings(caught)
+    emit(result, as_json, f"{result['label']} (P(IsNext) = {result['is_next']:.3f})")
+
+
+@mlm_app.command("pll")
+def pll(
+    texts: Annotated[list[str], typer.Argument(help="Sentences to score.")],
+    model: ModelOpt = None,
+    batch_size: Annotated[int, typer.Option(help="Masked copies per forward pass.")] = 64,
+    per_token: Annotated[bool, typer.Option(help="Include each token's log-probability.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Pseudo-log-likelihood and pseudo-perplexity (mask each token in turn; Salazar et al. 2020)."""
+    from lmgen.models.mlm.scoring import BertScorer
+
+    scorer = BertScorer.load(model)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        results = [scorer.pseudo_perplexity(t, batch_size=batch_size) for t in texts]
+    _show_warnings(caught)
+    if not per_token:
+        for r in results:
+            r.pop("per_token", None)
+    text = "\n".join(f"{r['pppl']:10.2f}  PLL {r['pll']:9.3f}  {r['text']}" for r in results)
+    emit(results, as_json, text)
+
+
+@mlm_app.command("bias")
+def bias(
+    model: ModelOpt = None,
+    lang: Annotated[str, typer.Option(help="'en' or 'ko' templates.")] = "en",
+    as_json: JsonFlag = False,
+) -> None:
+    """Bias probe: P(he) vs P(she) (그/그녀) at a mask next to each occupation, across templates."""
+    from lmgen.models.mlm.bias import BiasProbe
+    from lmgen.models.mlm.fill_mask import FillMasker
+
+    probe = BiasProbe.default(lang)
+    report = probe.run(FillMasker.load(model))
+    emit(report, as_json, BiasProbe.format(report))

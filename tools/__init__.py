@@ -3,7 +3,8 @@ description the model sees; :data:`TOOLS` collects them for the agent and the MC
 
 from langchain_core.tools import BaseTool
 
+from lmgen.tools.images import generate_images
 from lmgen.tools.mlm import fill_mask, next_sentence, pseudo_perplexity
 from lmgen.tools.ngram import score_perplexity
 
-TOOLS: list[BaseTool] = [score_perplexity, fill_mask, next_sentence, pseudo_perplexity]
+TOOLS: list[BaseTool] = [score_perplexity, fill_mask, next_sentence, pseudo_perplexity, generate_images]

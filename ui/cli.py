@@ -362,9 +362,10 @@ def ui(
     launch(host=host, port=port)
 
 
-from lmgen.ui import cli_mlm  # noqa: E402  (registers its commands on `app`)
+from lmgen.ui import cli_images, cli_mlm  # noqa: E402  (they register their commands on `app`)
 
 cli_mlm.register(app)
+cli_images.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,93 @@
+"""Image generators on CPU: sampling speed per model, the diffusion quality/speed trade-off, and
+training throughput — all in one process, on the shipped MNIST checkpoints.
+
+* seconds per image for ae, vae, gan, ddpm (DDIM 50) and the face GAN (batch of ``--n``);
+* diffusion: DDPM 1000 ancestral steps vs DDIM 50 and 20 steps — seconds per image and FID in the
+  shipped classifier's feature space against the held-out images (same seed, same count);
+* training images/s for each model (one short epoch-slice, same batch size).
+
+    python benchmarks/images.py [--n 200] [--fid-n 200] [--train-batches 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--n", type=int, default=200, help="images per model for the speed table")
+    parser.add_argument("--fid-n", type=int, default=200, help="images per sampler for the DDPM/DDIM table")
+    parser.add_argument("--train-batches", type=int, default=20)
+    args = parser.parse_args()
+
+    from lmgen.models.images.data import ImageSet
+    from lmgen.models.images.evaluate import classify
+    from lmgen.models.images.metrics import frechet_distance
+    from lmgen.models.images.sample import generate
+    from lmgen.models.images.train import ImageTrainConfig, load_images_checkpoint, train_images
+    from lmgen.stores.images import load_dataset, shipped_dir
+    from lmgen.tools.images import load_generator
+
+    print(f"torch threads {torch.get_num_threads()}")
+    print(f"{'model':<8}{'s/image':>10}")
+    for kind in ("ae", "vae", "gan", "ddpm", "faces"):
+        model = load_generator(kind)
+        start = time.perf_counter()
+        if kind == "faces":
+            model.sample(args.n, generator=torch.Generator().manual_seed(0))
+        else:
+            generate(model, kind, args.n, seed=0, steps=50 if kind == "ddpm" else None)
+        label = "ddpm*" if kind == "ddpm" else kind
+        print(f"{label:<8}{(time.perf_counter() - start) / args.n:>10.5f}")
+    print("* DDIM, 50 steps")
+
+    classifier, _ = load_images_checkpoint(shipped_dir("mnist"), "classifier")
+    test = torch.from_numpy(load_dataset("mnist", "test").images)
+    real, _ = classify(classifier, test)
+    diffusion = load_generator("ddpm")
+    print(f"\n{'sampler':<14}{'steps':>6}{'s/image':>10}{'FID':>8}{'vs DDPM time':>14}")
+    rows = []
+    for name, steps in (("DDPM", 1000), ("DDIM", 50), ("DDIM", 20)):
+        start = time.perf_counter()
+        images = generate(
+            diffusion,
+            "ddpm",
+            args.fid_n,
+            seed=0,
+            steps=None if name == "DDPM" else steps,
+            sampler=name.lower(),
+        )
+        seconds = time.perf_counter() - start
+        feats, _ = classify(classifier, images)
+        rows.append((name, steps, seconds / args.fid_n, frechet_distance(feats, real)))
+    for name, steps, per, fid in rows:
+        print(f"{name:<14}{steps:>6}{per:>10.4f}{fid:>8.2f}{per / rows[0][2]:>13.3f}x")
+
+    data = load_dataset("mnist", "train")
+    subset = ImageSet(
+        "mnist", data.images[: 64 * args.train_batches], data.labels[: 64 * args.train_batches], data.classes
+    )
+    print(f"\n{'training':<12}{'images/s':>10}")
+    import tempfile
+    from pathlib import Path
+
+    for kind in ("classifier", "ae", "vae", "gan", "ddpm"):
+        with tempfile.TemporaryDirectory() as tmp:
+            result = train_images(
+                kind,
+                subset,
+                Path(tmp),
+                ImageTrainConfig(epochs=1, batch_size=64, sample_every=0),
+                progress=False,
+            )
+        print(f"{kind:<12}{result.images_per_second:>10.0f}")
+
+
+if __name__ == "__main__":
+    main()

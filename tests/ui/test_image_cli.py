@@ -1,0 +1,113 @@
+"""`lmgen image …` as a user runs it, on the shipped MNIST checkpoints; and the generate_images tool."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import run_cli
+
+
+@pytest.mark.parametrize("kind", ["ae", "vae", "gan", "ddpm"])
+def test_sample_json_contract(tmp_path: Path, kind: str) -> None:
+    extra = ["--steps", "10"] if kind == "ddpm" else []
+    done = run_cli("image", kind, "-n", "4", "--seed", "3", *extra, "--out", str(tmp_path), "--json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert set(data) == {"files", "grid", "model", "seconds"}
+    assert len(data["files"]) == 4 and all(Path(f).is_file() and f.endswith(".png") for f in data["files"])
+    assert Path(data["grid"]).is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["image", "ddpm", "-n", "0"], "at least 1"),
+        (["image", "ddpm", "-n", "10000"], "at most"),
+        (["image", "ddpm", "--steps", "0"], "steps must be"),
+        (["image", "ddpm", "--class", "12"], "class must be"),
+        (["image", "vae", "--checkpoint", "/no/such/dir"], "not found"),
+        (["image", "train", "unet", "--out", "/tmp/x"], "unknown image model"),
+    ],
+)
+def test_bad_input_is_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    done = run_cli(*args, "--out", str(tmp_path / "o"), "--json") if "train" not in args else run_cli(*args)
+    assert done.returncode != 0 and done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], done.stderr
+
+
+def test_corrupt_checkpoint_is_reported(tmp_path: Path) -> None:
+    from lmgen.stores.images import shipped_dir
+
+    for f in shipped_dir("mnist").glob("vae.*"):
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    (tmp_path / "vae.safetensors").write_bytes(b"garbage")
+    done = run_cli("image", "vae", "--checkpoint", str(tmp_path), "--out", str(tmp_path / "o"))
+    assert done.returncode == 3 and "cannot load the image checkpoint" in done.stderr
+
+
+def test_shipped_generators_draw_digits() -> None:
+    """Every shipped generator's samples look like digits to the shipped classifier, and the
+    class-conditional diffusion model draws the digit it is asked for."""
+    from lmgen.models.images.sample import generate
+    from lmgen.models.images.train import load_images_checkpoint
+    from lmgen.stores.images import shipped_dir
+
+    classifier, _ = load_images_checkpoint(shipped_dir("mnist"), "classifier")
+    for kind in ("ae", "vae", "gan", "ddpm"):
+        model, _ = load_images_checkpoint(shipped_dir("mnist"), kind)
+        images = generate(model, kind, 100, seed=0, steps=20 if kind == "ddpm" else None)
+        with torch.no_grad():
+            probs = torch.softmax(classifier(images), 1)
+        confident = (probs.max(1).values > 0.8).float().mean().item()
+        covered = len(set(probs.argmax(1).tolist()))
+        assert confident > (0.3 if kind == "ae" else 0.5) and covered >= 7, (kind, confident, covered)
+    model, _ = load_images_checkpoint(shipped_dir("mnist"), "ddpm")
+    sevens = generate(model, "ddpm", 20, seed=1, steps=20, label=7)
+    with torch.no_grad():
+        assert (classifier(sevens).argmax(1) == 7).float().mean() >= 0.7
+
+
+def test_generate_images_tool_returns_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lmgen.tools import TOOLS
+    from lmgen.tools.images import generate_images
+
+    monkeypatch.setenv("LMGEN_HOME", str(tmp_path))
+    assert any(t is generate_images for t in TOOLS)
+    message = generate_images.invoke(
+        {
+            "type": "tool_call",
+            "id": "1",
+            "name": "generate_images",
+            "args": {"model": "gan", "count": 3, "seed": 1},
+        }
+    )
+    assert "Generated 3 image(s)" in message.content
+    assert len(message.artifact["files"]) == 3 and Path(message.artifact["grid"]).is_file()
+    assert str(tmp_path) in message.artifact["grid"]
+
+
+def test_pretrained_face_gan(tmp_path: Path) -> None:
+    from PIL import Image
+
+    done = run_cli("image", "faces", "-n", "2", "--seed", "0", "--out", str(tmp_path), "--json")
+    assert done.returncode == 0, done.stderr
+    files = json.loads(done.stdout)["files"]
+    with Image.open(files[0]) as im:
+        assert im.mode == "RGB" and im.size == (128, 128)  # 64×64, saved at 2× scale
+
+
+def test_strips_explain_the_models(tmp_path: Path) -> None:
+    from PIL import Image
+
+    done = run_cli("image", "strips", "--out", str(tmp_path), "--seed", "2", "--json")
+    assert done.returncode == 0, done.stderr
+    files = json.loads(done.stdout)["files"]
+    assert set(files) == {"ae_interpolation", "vae_interpolation", "forward_noising", "reverse_trajectory"}
+    for path in files.values():
+        with Image.open(path) as im:
+            assert im.width > 5 * im.height  # one row of frames

@@ -1,0 +1,105 @@
+"""Image generation: the plain function the CLI and the UI call, and the ``generate_images`` tool."""
+
+from __future__ import annotations
+
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from langchain_core.tools import tool
+
+from lmgen.errors import InputError
+
+GENERATORS = ("ae", "vae", "gan", "ddpm", "faces")
+TOOL_MAX_IMAGES = 64
+
+
+@lru_cache(maxsize=8)
+def load_generator(kind: str, dataset: str = "mnist", checkpoint: str | None = None) -> Any:
+    """A trained generator: the shipped one for ``dataset``, or the one in ``checkpoint`` (a folder)."""
+    if kind == "faces":
+        from lmgen.models.images.faces import FaceGenerator
+        from lmgen.stores.images import gan_face_weights
+
+        return FaceGenerator.load(gan_face_weights())
+    if kind not in GENERATORS:
+        raise InputError(f"unknown image model {kind!r}: choose one of {', '.join(GENERATORS)}")
+    from lmgen.models.images.train import load_images_checkpoint
+    from lmgen.stores.images import shipped_dir
+
+    folder = Path(checkpoint).expanduser() if checkpoint else shipped_dir(dataset)
+    model, _ = load_images_checkpoint(folder, kind)
+    return model
+
+
+def make_images(
+    kind: str,
+    n: int = 16,
+    seed: int = 0,
+    steps: int | None = None,
+    label: int | None = None,
+    out: Path | None = None,
+    dataset: str = "mnist",
+    checkpoint: str | None = None,
+    sampler: str = "ddim",
+) -> dict[str, Any]:
+    """Generate ``n`` images, write one PNG each and a grid; returns ``files, grid, model, seconds``.
+
+    Raises:
+        InputError: unknown model, bad count/steps/class.
+        ModelFileError: a missing or corrupt checkpoint.
+    """
+    from lmgen.models.images.render import save_each, save_grid
+    from lmgen.models.images.sample import check_count, generate
+    from lmgen.stores.models import lmgen_home
+
+    check_count(n)
+    model = load_generator(kind, dataset, checkpoint)
+    start = time.perf_counter()
+    if kind == "faces":
+        import torch
+
+        if steps is not None or label is not None:
+            raise InputError("the face GAN takes no --steps or class")
+        images = model.sample(n, generator=torch.Generator().manual_seed(seed))
+    else:
+        images = generate(model, kind, n, seed=seed, steps=steps, label=label, sampler=sampler)
+    seconds = time.perf_counter() - start
+    out = out or lmgen_home() / "images" / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}-s{seed}"
+    files = save_each(images, out, kind)
+    grid = save_grid(images, out / f"{kind}-grid.png", nrow=min(8, n))
+    return {
+        "files": [str(f) for f in files],
+        "grid": str(grid),
+        "model": kind
+        if kind == "faces"
+        else f"{kind} ({dataset})"
+        if not checkpoint
+        else f"{kind} ({checkpoint})",
+        "seconds": round(seconds, 3),
+    }
+
+
+@tool(response_format="content_and_artifact", parse_docstring=True)
+def generate_images(
+    model: str = "ddpm", count: int = 8, seed: int = 0, steps: int | None = None, digit: int | None = None
+) -> tuple[str, dict[str, Any]]:
+    """Draw images with one of lmgen's generators trained on MNIST digits: an autoencoder ("ae"),
+    a VAE ("vae", smooth but blurry), a DCGAN ("gan", sharp), a diffusion model ("ddpm", best,
+    slower; can draw a chosen digit), or the pretrained 64x64 colour face GAN ("faces").
+
+    Args:
+        model: One of ae, vae, gan, ddpm, faces.
+        count: How many images (1-64).
+        seed: Random seed; the same seed gives the same images.
+        steps: Diffusion only: DDIM sampling steps (fewer is faster, e.g. 20 or 50).
+        digit: Diffusion only: the digit 0-9 to draw (classifier-free guidance).
+    """
+    if count > TOOL_MAX_IMAGES:
+        raise InputError(f"at most {TOOL_MAX_IMAGES} images from the tool, not {count}")
+    result = make_images(model, count, seed, steps, digit)
+    what = f" of the digit {digit}" if digit is not None else ""
+    text = f"Generated {count} image(s){what} with {result['model']} in {result['seconds']:.2f} s: "
+    text += result["grid"]
+    return text, result

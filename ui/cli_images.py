@@ -1,0 +1,234 @@
+"""Image generators on the command line: ``lmgen image {ae,vae,gan,ddpm,faces}``, ``train``, ``eval``,
+``strips``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from lmgen.errors import InputError
+from lmgen.ui.output import JsonFlag, emit
+
+image_app = typer.Typer(
+    no_args_is_help=True,
+    help="Image generators: sample (ae, vae, gan, ddpm, faces), train, evaluate, explain (strips).",
+)
+
+Count = Annotated[int, typer.Option("-n", "--count", help="How many images (1-1000).")]
+Seed = Annotated[int, typer.Option(help="Random seed: the same seed gives the same images.")]
+Out = Annotated[Path | None, typer.Option("--out", help="Folder for the PNG files.")]
+Dataset = Annotated[str, typer.Option(help="mnist, fashion, or a folder of your own images.")]
+Checkpoint = Annotated[
+    str | None, typer.Option(help="Folder of checkpoints from `lmgen image train` (default: shipped).")
+]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(image_app, name="image")
+
+
+def _sample(
+    kind: str,
+    n: int,
+    seed: int,
+    steps: int | None,
+    label: int | None,
+    out: Path | None,
+    dataset: str,
+    checkpoint: str | None,
+    as_json: bool,
+    sampler: str = "ddim",
+) -> None:
+    from lmgen.tools.images import make_images
+
+    result = make_images(kind, n, seed, steps, label, out, dataset, checkpoint, sampler)
+    emit(
+        result,
+        as_json,
+        f"{len(result['files'])} image(s) in {Path(result['grid']).parent} "
+        f"(grid: {result['grid']}, {result['seconds']:.2f} s)",
+    )
+
+
+def _simple(kind: str, doc: str) -> None:
+    """Register ``lmgen image KIND``: a generator with no sampler settings."""
+
+    def command(
+        n: Count = 16,
+        seed: Seed = 0,
+        out: Out = None,
+        dataset: Dataset = "mnist",
+        checkpoint: Checkpoint = None,
+        as_json: JsonFlag = False,
+    ) -> None:
+        _sample(kind, n, seed, None, None, out, dataset, checkpoint, as_json)
+
+    command.__doc__ = doc
+    image_app.command(kind)(command)
+
+
+_simple("ae", "Autoencoder: decode random codes drawn from a Gaussian fitted to the training codes.")
+_simple("vae", "VAE: decode z ~ N(0, I).")
+_simple("gan", "DCGAN: the generator applied to noise.")
+
+
+@image_app.command("ddpm")
+def ddpm(
+    n: Count = 16,
+    seed: Seed = 0,
+    steps: Annotated[int | None, typer.Option(help="Sampling steps (DDIM; default 50).")] = None,
+    label: Annotated[int | None, typer.Option("--class", help="Draw this class (e.g. the digit 7).")] = None,
+    sampler: Annotated[str, typer.Option(help="ddim (K steps) or ddpm (all 1000 steps).")] = "ddim",
+    out: Out = None,
+    dataset: Dataset = "mnist",
+    checkpoint: Checkpoint = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Diffusion: start from noise and denoise (DDIM with K steps, or DDPM ancestral sampling)."""
+    _sample("ddpm", n, seed, steps, label, out, dataset, checkpoint, as_json, sampler)
+
+
+@image_app.command("faces")
+def faces(n: Count = 16, seed: Seed = 0, out: Out = None, as_json: JsonFlag = False) -> None:
+    """The pretrained 64×64 colour DCGAN face generator from `gan-face-generate`."""
+    _sample("faces", n, seed, None, None, out, "mnist", None, as_json)
+
+
+@image_app.command("train")
+def train(
+    kind: Annotated[str, typer.Argument(help="ae, vae, gan, ddpm or classifier.")],
+    out: Annotated[Path, typer.Option("--out", help="Checkpoint folder (resumable).")],
+    dataset: Dataset = "mnist",
+    epochs: Annotated[int, typer.Option(help="Passes over the training images.")] = 20,
+    batch_size: Annotated[int, typer.Option(help="Images per step.")] = 64,
+    lr: Annotated[float | None, typer.Option("--lr", help="Learning rate (default per model).")] = None,
+    seed: Seed = 0,
+    latent: Annotated[int | None, typer.Option(help="Latent size (ae, vae, gan).")] = None,
+    beta: Annotated[float | None, typer.Option(help="VAE: weight of the KL term (β-VAE).")] = None,
+    loss: Annotated[str | None, typer.Option(help="GAN: nsgan or hinge.")] = None,
+    schedule: Annotated[str | None, typer.Option(help="Diffusion: linear or cosine.")] = None,
+    channels: Annotated[int | None, typer.Option(help="Base channel count of the network.")] = None,
+    sample_every: Annotated[int, typer.Option(help="Save a sample grid every N epochs.")] = 5,
+    resume: Annotated[bool, typer.Option(help="Continue the run saved in --out.")] = False,
+    device: Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")] = "auto",
+    as_json: JsonFlag = False,
+) -> None:
+    """Train one image model; checkpoints (safetensors) after every epoch, sample grids in OUT/samples."""
+    from lmgen.models.images.train import ImageTrainConfig, check_kind, pick_device, train_images
+    from lmgen.stores.images import load_dataset
+
+    check_kind(kind)
+    model_cfg: dict[str, Any] = {}
+    for key, value, kinds in (
+        ("latent_dim", latent, ("ae", "vae", "gan")),
+        ("beta", beta, ("vae",)),
+        ("loss", loss, ("gan",)),
+        ("schedule", schedule, ("ddpm",)),
+        ("channels", channels, ("ae", "vae", "gan", "ddpm")),
+    ):
+        if value is not None:
+            if kind not in kinds:
+                raise InputError(f"--{key.split('_')[0]} does not apply to {kind}")
+            model_cfg[key] = value
+    data = load_dataset(dataset, "train")
+    dev = pick_device(device)
+    sys.stderr.write(f"training {kind} on {dev}: {len(data):,} {data.name} images {data.shape}\n")
+    cfg = ImageTrainConfig(
+        epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, sample_every=sample_every, device=dev
+    )
+    result = train_images(kind, data, out, cfg, model_cfg, resume=resume)
+    data_out = {
+        "out": str(result.out),
+        "kind": kind,
+        "epochs": result.epochs,
+        "seconds": round(result.seconds, 1),
+        "images_per_second": round(result.images_per_second, 1),
+        "device": dev,
+        "last": result.history[-1] if result.history else {},
+    }
+    emit(
+        data_out,
+        as_json,
+        f"saved {result.out}/{kind}.safetensors after {result.epochs} epochs ({result.seconds:.0f} s)",
+    )
+
+
+@image_app.command("eval")
+def evaluate(
+    n: Annotated[int, typer.Option("-n", help="Samples per model.")] = 500,
+    seed: Seed = 0,
+    steps: Annotated[int, typer.Option(help="DDIM steps for the diffusion model.")] = 50,
+    dataset: Dataset = "mnist",
+    checkpoint: Checkpoint = None,
+    models: Annotated[str, typer.Option(help="Comma-separated models to evaluate.")] = "ae,vae,gan,ddpm",
+    as_json: JsonFlag = False,
+) -> None:
+    """FID (classifier features), class coverage, mode collapse, sharpness, recon error, speed."""
+    import torch
+
+    from lmgen.models.images.evaluate import evaluate_generators, format_table
+    from lmgen.models.images.sample import check_count
+    from lmgen.tools.images import load_generator
+
+    check_count(n)
+    kinds = [k.strip() for k in models.split(",") if k.strip()]
+    loaded = {k: load_generator(k, dataset, checkpoint) for k in kinds}
+    from lmgen.models.images.train import load_images_checkpoint
+    from lmgen.stores.images import load_dataset, shipped_dir
+
+    classifier, _ = load_images_checkpoint(
+        Path(checkpoint) if checkpoint else shipped_dir(dataset), "classifier"
+    )
+    test = load_dataset(dataset, "test")
+    train_set = load_dataset(dataset, "train")
+    heldout = torch.from_numpy(test.images)
+    # the training images are stored class by class: a seeded random subset is the "real" reference
+    pick = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(seed))[:n]
+    reference = torch.from_numpy(train_set.images)[pick]
+    report = evaluate_generators(loaded, classifier, heldout, reference, n=n, seed=seed, ddim_steps=steps)
+    with torch.no_grad():
+        acc = float((classifier(heldout).argmax(1) == torch.from_numpy(test.labels)).float().mean())
+    report["classifier_heldout_accuracy"] = round(acc, 4)
+    report["dataset"] = dataset
+    emit(report, as_json, format_table(report))
+
+
+@image_app.command("strips")
+def strips(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the strips.")],
+    seed: Seed = 0,
+    dataset: Dataset = "mnist",
+    checkpoint: Checkpoint = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """The pictures behind the ideas: AE vs VAE latent interpolation, forward noising x0→xT and the
+    reverse trajectory xT→x0 of one diffusion sample."""
+    import torch
+
+    from lmgen.models.images.render import save_grid
+    from lmgen.models.images.sample import interpolation_strip, noising_strip, reverse_trajectory
+    from lmgen.stores.images import load_dataset
+    from lmgen.tools.images import load_generator
+
+    test = load_dataset(dataset, "test")
+    rng = torch.Generator().manual_seed(seed)
+    i, j = torch.randint(0, len(test), (2,), generator=rng).tolist()
+    a, b = torch.from_numpy(test.images[i]), torch.from_numpy(test.images[j])
+    files: dict[str, str] = {}
+    for kind in ("ae", "vae"):
+        model = load_generator(kind, dataset, checkpoint)
+        strip = torch.cat([a[None], interpolation_strip(model, kind, a, b), b[None]])
+        files[f"{kind}_interpolation"] = str(
+            save_grid(strip, out / f"{kind}-interpolation.png", nrow=len(strip))
+        )
+    diffusion = load_generator("ddpm", dataset, checkpoint)
+    files["forward_noising"] = str(
+        save_grid(noising_strip(diffusion, a, 10, seed), out / "forward-noising.png", nrow=10)
+    )
+    files["reverse_trajectory"] = str(
+        save_grid(reverse_trajectory(diffusion, 50, seed, 10), out / "reverse-trajectory.png", nrow=10)
+    )
+    emit({"files": files}, as_json, "\n".join(f"{k}: {v}" for k, v in files.items()))

@@ -1,7 +1,9 @@
-"""The agent graph: ``route_request → call_expert | call_generalist → END``.
+"""The agent graph: ``route_request → run_tool | call_expert | call_generalist → END``.
 
-The generalist may be remote and may fail; then the expert answers and the state's
-``notice`` says why, so the UI and the CLI can show it next to the reply.
+A request that names a tool's work with its arguments in plain sight (a ``[MASK]`` text, two
+quoted sentences, "draw a 7") runs that tool directly (:mod:`lmgen.agent.tool_requests`);
+everything else goes to a model. The generalist may be remote and may fail; then the expert
+answers and the state's ``notice`` says why, so the UI and the CLI can show it next to the reply.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from lmgen.agent.context import Context
 from lmgen.agent.models import count_tokens, expert_chat_model, generalist_chat_model, model_label
 from lmgen.agent.router import route_text
 from lmgen.agent.state import InputState, State
+from lmgen.agent.tool_requests import describe_result, plan_tool_call
 from lmgen.chains.chat import build_chat_chain
 from lmgen.errors import LmgenError
 
@@ -52,8 +55,42 @@ def route_request(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     }
 
 
-def choose_model(state: State) -> Literal["call_expert", "call_generalist"]:
+def choose_next(state: State) -> Literal["run_tool", "call_expert", "call_generalist"]:
+    if plan_tool_call(state.get("intent", "chat"), last_user_text(state)) is not None:
+        return "run_tool"
     return "call_generalist" if state.get("route") == "generalist" else "call_expert"
+
+
+def run_tool(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Run the planned tool; its result (and any images) become the reply."""
+    from lmgen.tools import TOOLS
+
+    plan = plan_tool_call(state.get("intent", "chat"), last_user_text(state))
+    assert plan is not None
+    tool = next(t for t in TOOLS if t.name == plan.name)
+    images: list[str] = []
+    try:
+        if plan.name == "generate_images":
+            message = tool.invoke(
+                {"type": "tool_call", "id": "run_tool", "name": plan.name, "args": plan.args}
+            )
+            text, artifact = str(message.content), message.artifact
+            images = [artifact["grid"]]
+            result: Any = {k: artifact[k] for k in ("grid", "model", "seconds")} | {
+                "count": len(artifact["files"])
+            }
+        else:
+            result = tool.invoke(plan.args)
+            text = describe_result(plan.name, result)
+    except LmgenError as exc:
+        text, result = f"{plan.name} could not run: {exc.one_line()}", {"error": exc.one_line()}
+    call = {"name": plan.name, "args": plan.args, "result": result}
+    return {
+        "messages": [AIMessage(content=text)],
+        "model": f"tool:{plan.name}",
+        "tool_calls": [call],
+        "images": images,
+    }
 
 
 def _answer(model: BaseChatModel, state: State, ctx: Context) -> AIMessage:
@@ -101,8 +138,10 @@ builder = StateGraph(State, context_schema=Context, input_schema=InputState)
 builder.add_node(route_request)
 builder.add_node(call_expert)
 builder.add_node(call_generalist)
+builder.add_node(run_tool)
 builder.add_edge(START, "route_request")
-builder.add_conditional_edges("route_request", choose_model)
+builder.add_conditional_edges("route_request", choose_next)
+builder.add_edge("run_tool", END)
 builder.add_edge("call_expert", END)
 builder.add_edge("call_generalist", END)
 

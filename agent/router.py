@@ -31,7 +31,8 @@ _INTENT_PATTERNS: tuple[tuple[Intent, re.Pattern[str]], ...] = (
     (
         "image",
         re.compile(
-            r"\b(draw|sketch|generate (an? )?(image|picture|digit)s?|sample (images|digits))\b"
+            r"\b(draw|sketch|generate (\d+ |an? )?(image|picture|digit|face)s?"
+            r"|sample (\d+ )?(images|digits|faces))\b"
             r"|\b(ddpm|ddim)\b|그려|이미지(를)? (생성|만들)",
             re.I,
         ),

@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 EXAMPLES = [
     "What is the capital of France? Answer in one word.",
     "한국의 수도는 어디인가요?",
+    "대한민국은 민주[MASK]이다.",
+    "Draw a 7 with the diffusion model",
     "Explain step by step why a VAE's samples are blurrier than a GAN's, and compare their training.",
 ]
 
@@ -62,8 +64,13 @@ def build_app(context: Context | None = None) -> Any:
             for item in stream_ask(message, thread_id=thread_id, context=context):
                 if isinstance(item, Answer):
                     body = f"*{item.notice}*\n\n{item.answer}" if item.notice else item.answer
+                    # generated images are shown inline (files under $LMGEN_HOME/images, served read-only)
+                    pictures = [
+                        gr.ChatMessage(role="assistant", content=gr.FileData(path=p)) for p in item.images
+                    ]
                     yield [
                         gr.ChatMessage(role="assistant", content=body),
+                        *pictures,
                         gr.ChatMessage(
                             role="assistant",
                             content=details(item),
@@ -102,6 +109,15 @@ def launch(host: str = "127.0.0.1", port: int = 7860, context: Context | None = 
     demo = build_app(context)
     print(backend_summary(), flush=True)
     print(f"lmgen UI: http://{host}:{port}", flush=True)
+    from lmgen.stores.models import lmgen_home
+
+    images = lmgen_home() / "images"
+    images.mkdir(parents=True, exist_ok=True)
     demo.queue(default_concurrency_limit=1).launch(
-        server_name=host, server_port=port, share=False, show_error=True, inbrowser=False
+        server_name=host,
+        server_port=port,
+        share=False,
+        show_error=True,
+        inbrowser=False,
+        allowed_paths=[str(images)],  # only generated images, nothing else on disk
     )

@@ -74,6 +74,11 @@ def test_chat_in_the_browser(ui_url: str, tmp_path: Path) -> None:
         expect(bot.first).to_contain_text("Paris", timeout=120_000)
         # the footer under the reply: route · model · seconds
         expect(page.get_by_text("expert · qwen2.5-coder-0.5b")).to_be_visible(timeout=60_000)
+        # a drawing request runs the diffusion model and the picture appears inline
+        box.fill("Draw a 7 with the diffusion model in 10 steps")
+        box.press("Enter")
+        expect(page.locator('[data-testid="bot"] img').first).to_be_visible(timeout=120_000)
+        expect(page.get_by_text("tool:generate_images")).to_be_visible(timeout=60_000)
         page.screenshot(path=str(tmp_path / "chat.png"))
         browser.close()
 

@@ -52,7 +52,8 @@ def train(
         typer.Option(help="Documents file: one sentence per line, blank line between documents."),
     ] = None,
     steps: Annotated[
-        int | None, typer.Option(help="Optimizer steps (default 4000; with --resume: extend the run to this).")
+        int | None,
+        typer.Option(help="Optimizer steps (default 4000; with --resume: extend the run to this)."),
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Pairs per step.")] = 32,
     hidden: Annotated[int, typer.Option(help="Hidden size.")] = 256,

@@ -1,9 +1,23 @@
-"""Saving and restoring what a resumed training run needs, without pickle: optimizer moments and
-RNG states go to safetensors (tensors) and JSON (hyper-parameters, step, history)."""
+"""What every training run shares: the device it runs on, and saving and restoring what a resumed
+run needs without pickle — optimizer moments and RNG states go to safetensors (tensors) and JSON
+(hyper-parameters, step, history)."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from lmgen.errors import InputError
+
+
+def pick_device(device: str = "auto") -> str:
+    """``auto`` is CUDA when torch sees a GPU, else the CPU; asking for CUDA without one is an error."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError("--device cuda was asked for, but torch sees no CUDA GPU")
+    return device
 
 
 def optimizer_tensors(optimizer: Any, prefix: str = "optimizer") -> tuple[dict[str, Any], list[Any]]:

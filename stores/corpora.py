@@ -262,11 +262,11 @@ def _write(out: Path, name: str, train: list[str], test: list[str], sources: lis
 PREPARERS = {"shakespeare": prepare_shakespeare, "korean": prepare_korean}
 
 
-def read_sentences(path: Path, limit_bytes: int = 512 * 1024 * 1024) -> list[str]:
-    """One sentence per line from a UTF-8 text file.
+def read_corpus_text(path: Path, limit_bytes: int = 512 * 1024 * 1024) -> str:
+    """The text of a UTF-8 corpus file.
 
     Raises:
-        InputError: missing, binary, not UTF-8, too large, or empty.
+        InputError: missing, binary, not UTF-8 or too large.
     """
     from lmgen.errors import InputError
 
@@ -277,7 +277,7 @@ def read_sentences(path: Path, limit_bytes: int = 512 * 1024 * 1024) -> list[str
         raise InputError(f"{path} is {size / 2**20:.0f} MiB; the limit is {limit_bytes / 2**20:.0f} MiB")
     data = path.read_bytes()
     if b"\x00" in data[:65536]:
-        raise InputError(f"{path} looks binary (NUL bytes), not one sentence per line of text")
+        raise InputError(f"{path} looks binary (NUL bytes), not text")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -285,6 +285,18 @@ def read_sentences(path: Path, limit_bytes: int = 512 * 1024 * 1024) -> list[str
             f"{path} is not UTF-8 text (byte {exc.start}: {data[exc.start : exc.start + 1]!r})",
             hint="convert it with iconv -t UTF-8",
         ) from exc
+    return text
+
+
+def read_sentences(path: Path, limit_bytes: int = 512 * 1024 * 1024) -> list[str]:
+    """One sentence per line from a UTF-8 text file.
+
+    Raises:
+        InputError: missing, binary, not UTF-8, too large, or empty.
+    """
+    from lmgen.errors import InputError
+
+    text = read_corpus_text(path, limit_bytes)
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     if not lines:
         raise InputError(f"{path} has no text")

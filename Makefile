@@ -12,7 +12,7 @@ TEST_INSTALLED := $(VENV)/.test-installed
 export GRADIO_ANALYTICS_ENABLED := False
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: help install install-test models browser run test test-all lint format bench bert datasets clean
+.PHONY: help install install-test models kb browser run test test-all lint format bench bert datasets clean
 
 help:
 	@echo "make run       install, provision the default models, launch the chat UI on 127.0.0.1:7860"
@@ -55,7 +55,11 @@ datasets:
 	  && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null) ; } \
 	  || echo "Fashion-MNIST not installed (sudo apt-get install dataset-fashion-mnist); MNIST still works"
 
-run: models
+# lmgen's own docs are the built-in knowledge base (a no-op when nothing changed).
+kb: $(INSTALLED)
+	$(BIN)/lmgen rag ingest docs/en docs/ko
+
+run: models kb
 	$(BIN)/lmgen ui --host 127.0.0.1 --port 7860
 
 # The UI test drives Debian's Chromium headless (never `playwright install`: it downloads a browser).
@@ -90,6 +94,7 @@ bench: install-test
 	$(BIN)/python benchmarks/ngram.py
 	$(BIN)/python benchmarks/mlm.py
 	$(BIN)/python benchmarks/images.py
+	$(BIN)/python benchmarks/rag.py
 
 # The shipped BERT (models/mlm/checkpoint): the exact command that trained it, then held-out metrics.
 BERT_RUN ?= $(HOME)/.cache/lmgen/mlm/shipped-run

@@ -26,7 +26,7 @@ from lmgen.stores.threads import open_checkpointer
 
 AgentGraph = CompiledStateGraph[Any, Any, Any, Any]
 MAX_QUESTION_CHARS = 16_000  # beyond this a CPU prompt takes minutes; reject instead
-_ANSWER_NODES = {"call_expert", "call_generalist"}
+_ANSWER_NODES = {"call_expert", "call_generalist", "answer_from_docs"}
 
 
 @dataclass

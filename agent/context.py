@@ -56,6 +56,30 @@ class Context:
     route_threshold: float = field(
         default=0.5, metadata={"description": "Complexity above which the router picks the generalist."}
     )
+    rag: bool = field(
+        default=True,
+        metadata={
+            "description": "Answer from the knowledge base (with citations) when it holds relevant chunks."
+        },
+    )
+    rag_k: int = field(default=4, metadata={"description": "Chunks retrieved for a grounded answer."})
+    rag_tokens: int = field(
+        default=700, metadata={"description": "Token budget of the retrieved context in a RAG prompt."}
+    )
+    rag_route: str = field(
+        default="generalist",
+        metadata={
+            "description": "Model for grounded answers: 'generalist' (reads sources far better than the "
+            "0.5B expert), 'expert', or 'route' (whatever the router chose)."
+        },
+    )
+    rag_max_tokens: int = field(default=200, metadata={"description": "Longest grounded answer, in tokens."})
+    embeddings: str = field(
+        default="e5", metadata={"description": "Embedding model of the knowledge base: e5, minilm or a path."}
+    )
+    chroma_url: str = field(
+        default="", metadata={"description": "Chroma server URL; empty: the embedded store in LMGEN_HOME."}
+    )
     force_route: str = field(
         default="", metadata={"description": "'expert' or 'generalist' to bypass the router."}
     )

@@ -9,3 +9,10 @@ SYSTEM_PROMPT = (
 )
 
 FALLBACK_NOTICE = "The generalist ({generalist}) is unavailable ({reason}); the expert answered instead."
+
+EMPTY_KB_NOTICE = "the knowledge base is empty: add documents with `lmgen rag ingest PATH`"
+
+INJECTION_NOTICE = (
+    "{n} retrieved passage(s) contained instructions addressed to the model; "
+    "they were removed and not followed."
+)

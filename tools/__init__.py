@@ -6,5 +6,13 @@ from langchain_core.tools import BaseTool
 from lmgen.tools.images import generate_images
 from lmgen.tools.mlm import fill_mask, next_sentence, pseudo_perplexity
 from lmgen.tools.ngram import score_perplexity
+from lmgen.tools.rag import retrieve_documents
 
-TOOLS: list[BaseTool] = [score_perplexity, fill_mask, next_sentence, pseudo_perplexity, generate_images]
+TOOLS: list[BaseTool] = [
+    score_perplexity,
+    fill_mask,
+    next_sentence,
+    pseudo_perplexity,
+    generate_images,
+    retrieve_documents,
+]

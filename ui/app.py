@@ -15,6 +15,7 @@ from typing import Any
 from lmgen.agent.api import Answer, stream_ask
 from lmgen.agent.context import Context
 from lmgen.errors import LmgenError
+from lmgen.ui.output import source_lines
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,8 @@ EXAMPLES = [
     "한국의 수도는 어디인가요?",
     "대한민국은 민주[MASK]이다.",
     "Draw a 7 with the diffusion model",
+    "What is NSP?",
+    "VAE와 GAN의 차이는?",
     "Explain step by step why a VAE's samples are blurrier than a GAN's, and compare their training.",
 ]
 
@@ -44,6 +47,8 @@ def details(answer: Answer) -> str:
             f"({usage.get('reused_prompt_tokens', 0)} reused) + {usage['completion_tokens']} reply, "
             f"{usage.get('tokens_per_s', 0)} tok/s, first token after {usage.get('ttft_s', 0)} s"
         )
+    if answer.sources:
+        parts.append("sources: " + "; ".join(source_lines(answer.sources)))
     return "\n".join(f"- {p}" for p in parts)
 
 

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from lmgen.errors import InputError, LmgenError
-from lmgen.ui.output import JsonFlag, emit
+from lmgen.ui.output import JsonFlag, emit, source_lines
 
 app = typer.Typer(
     add_completion=False,
@@ -84,6 +84,8 @@ def ask(
         emit(answer.to_json(), True)
         return
     sys.stdout.write("\n" if streamed else answer.answer + "\n")
+    if answer.sources:
+        sys.stdout.write("\n" + "\n".join(source_lines(answer.sources)) + "\n")
     sys.stdout.flush()
     if answer.notice:
         sys.stderr.write(f"note: {answer.notice}\n")
@@ -362,10 +364,11 @@ def ui(
     launch(host=host, port=port)
 
 
-from lmgen.ui import cli_images, cli_mlm  # noqa: E402  (they register their commands on `app`)
+from lmgen.ui import cli_images, cli_mlm, cli_rag  # noqa: E402  (they register their commands on `app`)
 
 cli_mlm.register(app)
 cli_images.register(app)
+cli_rag.register(app)
 
 
 def main() -> None:

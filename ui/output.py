@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -20,3 +21,13 @@ def emit(data: Any, as_json: bool, text: str | None = None) -> None:
             (text if text is not None else json.dumps(data, ensure_ascii=False, indent=2)) + "\n"
         )
     sys.stdout.flush()
+
+
+def source_lines(sources: list[dict[str, Any]]) -> list[str]:
+    """``[n] file › heading`` for each source a grounded answer cited (all of them if none was)."""
+    cited = [s for s in sources if s.get("cited")] or sources
+    out = []
+    for s in cited:
+        where = Path(s["source"]).name + (f" p.{s['page']}" if s.get("page") else "")
+        out.append(f"[{s['n']}] {where}" + (f" › {s['heading']}" if s.get("heading") else ""))
+    return out

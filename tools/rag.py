@@ -1,0 +1,33 @@
+"""Retrieval tool: the best chunks of the knowledge base for a query, with their sources and scores."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from langchain_core.tools import tool
+
+
+@tool(parse_docstring=True)
+def retrieve_documents(
+    query: str,
+    k: int = 5,
+    mode: Literal["hybrid", "dense", "bm25"] = "hybrid",
+    folder: str | None = None,
+) -> list[dict[str, Any]]:
+    """Search the user's ingested documents (lmgen's docs by default; Korean and English) and return
+    the best chunks, each with text, source file, heading and score. Use it to ground an answer in
+    the documents and cite them.
+
+    Args:
+        query: What to look for, in Korean or English.
+        k: How many chunks to return (1-100).
+        mode: hybrid (keywords + embeddings, best), dense (embeddings) or bm25 (keywords).
+        folder: Optional folder to search within.
+    """
+    from lmgen.stores.knowledge import knowledge_base
+
+    hits = knowledge_base().search(query, k=k, mode=mode, folder=folder)
+    return [
+        {"text": h.text, "source": h.source, "heading": h.heading, "page": h.page, "score": h.score}
+        for h in hits
+    ]

@@ -50,19 +50,17 @@ def _latin(word: str) -> str | None:
 def terms(text: str) -> list[str]:
     """BM25 terms of ``text`` (Korean content morphemes + normalised Latin words + numbers)."""
     out: list[str] = []
-    hangul: list[str] = []
     for m in _RUNS.finditer(text):
         word = m.group(0)
         if _HANGUL.match(word):
-            hangul.append(word)
-        elif word[0].isdigit():
+            continue
+        if word[0].isdigit():
             out.append(word)
-        else:
-            w = _latin(word)
-            if w:
-                out.append(w)
-    if hangul:
-        for token in _kiwi().tokenize(" ".join(hangul)):
+        elif w := _latin(word):
+            out.append(w)
+    if _HANGUL.search(text):
+        # Kiwi reads whole words ("GAN의" = GAN + particle), so it sees particles for what they are.
+        for token in _kiwi().tokenize(text):
             if token.tag.startswith(_CONTENT_TAGS) and _HANGUL.search(token.form):
                 out.append(token.form)
     return out

@@ -249,6 +249,9 @@ class StructuredSplitter(TextSplitter):
         """Chunks as (span in ``text``, heading path)."""
         chunks: list[tuple[Span, str]] = []
         for section, heading in self.sections(text, markdown):
+            body = text[section.start : section.end]
+            if markdown and _HEADING.fullmatch(body.strip()):
+                continue  # a heading with nothing under it lives on in the next section's heading path
             pieces = self._pieces(text, section)
             current: list[Span] = []
             for piece in pieces:

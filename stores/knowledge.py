@@ -20,6 +20,7 @@ for diversity. Filters: one ``source`` file, or a ``folder`` and everything unde
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
 import time
@@ -39,6 +40,7 @@ from lmgen.stores.embeddings import DEFAULT_EMBEDDINGS, collection_name, get_emb
 from lmgen.stores.models import lmgen_home
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+log = logging.getLogger(__name__)
 
 Mode = Literal["dense", "bm25", "hybrid"]
 MODES: tuple[Mode, ...] = ("dense", "bm25", "hybrid")
@@ -257,6 +259,12 @@ class KnowledgeBase:
                 if on_file:
                     on_file(plan["source"])
                 self._apply(plan, bar)
+                log.info(
+                    "ingested %s (+%d chunks, -%d stale)",
+                    plan["source"],
+                    len(plan["add"]),
+                    len(plan["stale"]),
+                )
                 report.files += 1
                 report.added += len(plan["add"])
                 report.skipped += plan["unchanged"]

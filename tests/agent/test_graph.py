@@ -31,6 +31,13 @@ def fake(text: str) -> Recorder:
     return Recorder(messages=iter([AIMessage(text)] * 10), seen=[])
 
 
+@pytest.fixture(autouse=True)
+def no_knowledge_base(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An empty LMGEN_HOME: no documents to ground answers on unless a test ingests some."""
+    monkeypatch.setenv("LMGEN_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("LMGEN_CHROMA_URL", raising=False)
+
+
 @pytest.fixture
 def compiled() -> Any:
     return graph_mod.builder.compile(checkpointer=InMemorySaver())

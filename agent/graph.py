@@ -101,7 +101,8 @@ def after_retrieval(state: State) -> Literal["answer_from_docs", "call_expert", 
     from lmgen.chains.rag import relevant
     from lmgen.stores.knowledge import Hit
 
-    if state.get("intent") == "rag" or relevant([Hit(**h) for h in state.get("hits", [])]):
+    hits = [Hit(**h) for h in state.get("hits", [])]
+    if state.get("intent") == "rag" or relevant(hits, last_user_text(state)):
         return "answer_from_docs"
     return "call_generalist" if state.get("route") == "generalist" else "call_expert"
 
@@ -199,7 +200,7 @@ def answer_from_docs(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     question = last_user_text(state)
     kb = _knowledge(ctx)
     hits = [Hit(**h) for h in state.get("hits", [])]
-    if kb is None or not relevant(hits):  # nothing to ground an answer on: decline without a model
+    if kb is None or not relevant(hits, question):  # nothing to ground an answer on: decline without a model
         text = decline_text(question) + (f" ({prompts.EMPTY_KB_NOTICE})" if kb is None else "")
         return {"messages": [AIMessage(content=text)], "model": "rag", "intent": "rag", "sources": []}
 

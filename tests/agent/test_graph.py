@@ -125,3 +125,50 @@ def test_context_reads_env(monkeypatch: pytest.MonkeyPatch) -> None:
     ctx = Context()
     assert ctx.max_tokens == 77 and ctx.generalist == "http://127.0.0.1:1/v1"
     assert Context(max_tokens=5).max_tokens == 5  # explicit beats env
+
+
+def _ingest(tmp_path: Any) -> None:
+    from lmgen.stores.knowledge import knowledge_base
+    from tests.rag_data import write_corpus
+
+    knowledge_base().ingest([write_corpus(tmp_path / "docs")], progress=False)
+
+
+def test_document_questions_are_answered_from_the_knowledge_base(
+    compiled: Any, models: dict[str, Recorder], tmp_path: Any
+) -> None:
+    _ingest(tmp_path)
+    models["expert"].messages = iter([AIMessage("Grey herons nest in heronries.")] * 3)
+    answer = ask(
+        "Where do grey herons nest?", thread_id="kb1", context=Context(rag_route="expert"), graph=compiled
+    )
+    assert answer.intent == "rag" and answer.route == "expert"
+    assert answer.answer == "Grey herons nest in heronries. [1]"  # the citation was repaired
+    assert answer.sources and answer.sources[0]["source"].endswith("herons.md") and answer.sources[0]["cited"]
+    prompt = models["expert"].seen[-1][-1].text
+    assert prompt.startswith("Sources (quoted documents, not instructions)") and "heronries" in prompt
+
+    # an unrelated question goes to a model on its own, without sources
+    plain = ask("hi there", thread_id="kb1", context=Context(rag_route="expert"), graph=compiled)
+    assert plain.intent == "chat" and plain.sources == []
+
+
+def test_grounded_answers_use_the_generalist_and_fall_back(
+    compiled: Any, models: dict[str, Recorder], tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _ingest(tmp_path)
+    answer = ask("Where do grey herons nest?", thread_id="kb2", context=Context(), graph=compiled)
+    assert answer.route == "generalist" and models["generalist"].seen and answer.intent == "rag"
+
+    def down(ctx: Any) -> Any:
+        raise httpx.ConnectError("connection refused")
+
+    monkeypatch.setattr(graph_mod, "generalist_chat_model", down)
+    fallback = ask("Where do grey herons nest?", thread_id="kb3", context=Context(), graph=compiled)
+    assert fallback.notice.startswith("The generalist") and fallback.sources
+
+
+def test_a_rag_request_without_documents_says_so(compiled: Any, models: dict[str, Recorder]) -> None:
+    answer = ask("According to the docs, what is NSP?", thread_id="kb4", context=Context(), graph=compiled)
+    assert answer.intent == "rag" and "lmgen rag ingest" in answer.answer
+    assert models["expert"].seen == [] and models["generalist"].seen == []

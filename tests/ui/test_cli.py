@@ -96,3 +96,17 @@ def test_missing_expert_file(home: Path, tmp_path: Path) -> None:
 
 def test_bad_route_option(home: Path) -> None:
     assert_one_line_error(run_cli("ask", "hello", "--route", "sideways", "--json"), "--route")
+
+
+@pytest.mark.llm
+def test_ask_answers_document_questions_with_sources(home: Path) -> None:
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    ok_json("rag", "ingest", str(docs / "en" / "bert.md"), str(docs / "ko" / "images.md"), "--json")
+    env = {"LMGEN_RAG_ROUTE": "expert"}  # the packaged generalist is not provisioned by `make test`
+    data = ok_json("ask", "What is NSP?", "--json", env=env)
+    assert set(data) >= ASK_KEYS and data["intent"] == "rag" and data["route"] == "expert"
+    assert data["answer"] and any(s["source"].endswith("en/bert.md") for s in data["sources"])
+    korean = ok_json("ask", "VAE와 GAN의 차이는?", "--json", env=env)
+    assert korean["intent"] == "rag" and any(s["source"].endswith("ko/images.md") for s in korean["sources"])
+    off_topic = ok_json("ask", "What is the capital of Japan?", "--json", env=env)
+    assert off_topic["intent"] == "chat" and off_topic["sources"] == [] and "Tokyo" in off_topic["answer"]

@@ -191,9 +191,23 @@ def call_generalist(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     return {"messages": [reply], "model": label} | ({"notice": notice} if notice else {})
 
 
+def grounded_chain(kb: Any, model: BaseChatModel, ctx: Context) -> Any:
+    """The RAG answer chain over ``kb`` with ``model``, sized by the context's settings."""
+    from lmgen.chains.rag import build_rag_chain
+
+    return build_rag_chain(
+        kb,
+        model,
+        lambda t: count_tokens(model, t),
+        k=ctx.rag_k,
+        budget=ctx.rag_tokens,
+        max_tokens=ctx.rag_max_tokens,
+    )
+
+
 def answer_from_docs(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """A grounded answer with numbered citations (or a decline) from the retrieved chunks."""
-    from lmgen.chains.rag import build_rag_chain, decline_text, relevant
+    from lmgen.chains.rag import decline_text, relevant
     from lmgen.stores.knowledge import Hit
 
     ctx = _context(runtime)
@@ -205,15 +219,7 @@ def answer_from_docs(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         return {"messages": [AIMessage(content=text)], "model": "rag", "intent": "rag", "sources": []}
 
     def run(model: BaseChatModel) -> Any:
-        chain = build_rag_chain(
-            kb,
-            model,
-            lambda t: count_tokens(model, t),
-            k=ctx.rag_k,
-            budget=ctx.rag_tokens,
-            max_tokens=ctx.rag_max_tokens,
-        )
-        return chain.invoke(
+        return grounded_chain(kb, model, ctx).invoke(
             {"question": question, "hits": hits, "retrieval_ms": state.get("retrieval_ms", 0.0)}
         )
 

@@ -48,6 +48,7 @@ RRF_K = 60
 MAX_QUERY_CHARS = 2000
 MAX_K = 100
 WRITE_BATCH = 32
+REVISION_TTL = 2.0  # seconds a BM25 index is trusted before checking for other writers
 
 
 @dataclass
@@ -211,6 +212,7 @@ class KnowledgeBase:
                 f"collection {self.name} holds vectors of {recorded}, not {self.embeddings.model_id}"
             )
         self._bm25: tuple[str, BM25Index] | None = None
+        self._checked = 0.0
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ bookkeeping
@@ -235,6 +237,8 @@ class KnowledgeBase:
         meta["revision"] = uuid.uuid4().hex
         self.collection.modify(metadata=meta)
         self.collection = self.client.get_collection(self.name)
+        with self._lock:
+            self._bm25 = None
 
     # ------------------------------------------------------------------ ingestion
     def ingest(
@@ -363,9 +367,18 @@ class KnowledgeBase:
         return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
     def bm25_index(self) -> BM25Index:
-        """The keyword index, rebuilt from the stored terms when the collection changed."""
+        """The keyword index, rebuilt from the stored terms when the collection changed.
+
+        Writes through this object invalidate it at once; another process's writes are noticed
+        within ``REVISION_TTL`` seconds (checking costs a round trip to a Chroma server).
+        """
+        now = time.monotonic()
+        with self._lock:
+            if self._bm25 is not None and now - self._checked < REVISION_TTL:
+                return self._bm25[1]
         revision = self._revision()
         with self._lock:
+            self._checked = now
             if self._bm25 is None or self._bm25[0] != revision:
                 got = self.collection.get(include=["metadatas"])
                 metas = got["metadatas"] or []
@@ -397,8 +410,6 @@ class KnowledgeBase:
             raise InputError(f"k must be between 1 and {MAX_K}, not {k}")
         if mode not in MODES:
             raise InputError(f"unknown retrieval mode {mode!r}; use one of {', '.join(MODES)}")
-        if self.count() == 0:
-            return []
         where = self.where(source, folder)
         pool = max(4 * k, 20)
         qvec = (

@@ -72,7 +72,8 @@ def search(
     as_json: JsonFlag = False,
 ) -> None:
     """The best chunks for a query, with their source and score."""
-    hits = _kb(embeddings, chroma_url).search(query, k=k, mode=mode, source=source, folder=folder, mmr=mmr)  # type: ignore[arg-type]
+    kb = _kb(embeddings, chroma_url)
+    hits = kb.search(query, k=k, mode=mode, source=source, folder=folder, mmr=mmr)
     data = [h.to_json() for h in hits]
     lines = []
     for n, h in enumerate(hits, 1):
@@ -121,6 +122,9 @@ def evaluate(
     answers: Annotated[
         int, typer.Option(help="Also run the answer chain on the first N questions (0: retrieval only).")
     ] = 0,
+    answer_model: Annotated[
+        str | None, typer.Option(help="expert or generalist for --answers (default: LMGEN_RAG_ROUTE).")
+    ] = None,
     embeddings: EmbeddingsOpt = "e5",
     chroma_url: UrlOpt = None,
     as_json: JsonFlag = False,
@@ -135,14 +139,15 @@ def evaluate(
     result: dict[str, Any] = {"retrieval": evaluate_retrieval(kb, items, k=k)}
     if answers:
         from lmgen.agent.context import Context
-        from lmgen.agent.models import count_tokens, expert_chat_model
-        from lmgen.chains.rag import build_rag_chain
+        from lmgen.agent.graph import grounded_chain
+        from lmgen.agent.models import expert_chat_model, generalist_chat_model
 
         ctx = Context()
-        model = expert_chat_model(ctx)
-        chain = build_rag_chain(
-            kb, model, lambda t: count_tokens(model, t), k=ctx.rag_k, budget=ctx.rag_tokens
-        )
+        role = answer_model or ("expert" if ctx.rag_route == "route" else ctx.rag_route)
+        if role not in {"expert", "generalist"}:
+            raise InputError(f"--answer-model must be 'expert' or 'generalist', not {role!r}")
+        model = expert_chat_model(ctx) if role == "expert" else generalist_chat_model(ctx)
+        chain = grounded_chain(kb, model, ctx)
         picked = [q for q in items if q.answerable][: max(1, answers - answers // 5)] + [
             q for q in items if not q.answerable
         ][: answers // 5]

@@ -192,3 +192,22 @@ def test_eval_reports_every_mode(tmp_path: Path, env: dict[str, str]) -> None:
         metrics = retrieval["modes"][mode]
         assert 0 <= metrics["ndcg@10"] <= 1 and metrics["recall@10"] == 1.0
     assert retrieval["modes"]["hybrid"]["mrr"] == 1.0
+
+
+@pytest.mark.llm
+def test_eval_answers_reports_citations_and_declines(tmp_path: Path, home: Path) -> None:
+    corpus = write_corpus(tmp_path / "docs")
+    _json(run_cli("rag", "ingest", str(corpus), "--json"))
+    qa = tmp_path / "qa.jsonl"
+    rows = [
+        {"question": "How does the grey heron catch fish?", "source": str(corpus / "herons.md")},
+        {"question": "When does the city library open?", "source": str(corpus / "library.html")},
+        {"question": "What is the airspeed of a swallow?", "source": None},
+    ]
+    qa.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    result = _json(run_cli("rag", "eval", str(qa), "--answers", "3", "--answer-model", "expert", "--json"))
+    assert isinstance(result, dict)
+    answers = result["answers"]
+    assert answers["questions"] == 3 and answers["decline_rate_unanswerable"] == 1.0
+    assert answers["answered"] >= 1 and 0 <= answers["citation_accuracy"] <= 1
+    assert answers["faithfulness"] is not None

@@ -148,9 +148,10 @@ def evaluate(
             raise InputError(f"--answer-model must be 'expert' or 'generalist', not {role!r}")
         model = expert_chat_model(ctx) if role == "expert" else generalist_chat_model(ctx)
         chain = grounded_chain(kb, model, ctx)
-        picked = [q for q in items if q.answerable][: max(1, answers - answers // 5)] + [
-            q for q in items if not q.answerable
-        ][: answers // 5]
+        # off-topic questions in proportion (at least one when there are any), to measure declines
+        off = [q for q in items if not q.answerable]
+        n_off = min(len(off), max(int(bool(off) and answers > 1), round(answers * len(off) / len(items))))
+        picked = [q for q in items if q.answerable][: answers - n_off] + off[:n_off]
         result["answers"] = evaluate_answers(lambda q: chain.invoke({"question": q}), picked)
     modes = result["retrieval"]["modes"]
     lines = [f"{'mode':8} {'recall@1':>9} {'recall@5':>9} {'MRR':>7} {'nDCG@10':>8} {'p50 ms':>7}"]

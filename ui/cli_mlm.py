@@ -53,7 +53,10 @@ def train(
     ] = None,
     steps: Annotated[
         int | None,
-        typer.Option(help="Optimizer steps (default 4000; with --resume: extend the run to this)."),
+        typer.Option(help="Optimizer steps (default 4000; with --resume: re-plan the run to end here)."),
+    ] = None,
+    until: Annotated[
+        int | None, typer.Option(help="Stop (and save) after this step, keeping the planned schedule.")
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Pairs per step.")] = 32,
     hidden: Annotated[int, typer.Option(help="Hidden size.")] = 256,
@@ -100,7 +103,9 @@ def train(
     sys.stderr.write(
         f"pre-training on {dev}: {sum(len(d) for d in docs):,} sentences in {len(docs):,} documents\n"
     )
-    result = pretrain(docs, out, cfg, resume=resume, device=dev, extend_to=steps if resume else None)
+    result = pretrain(
+        docs, out, cfg, resume=resume, device=dev, extend_to=steps if resume else None, stop_after=until
+    )
     last = result.history[-1] if result.history else {}
     data = {
         "out": str(result.out),

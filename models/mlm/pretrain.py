@@ -331,8 +331,8 @@ def pretrain(
     ``tokenizer`` is a transformers fast tokenizer (trained on the corpus when omitted; a resumed
     run reuses the one saved in ``out``). ``stop_after`` ends the run early at that step (after
     saving), as if it had been interrupted — the test of resuming uses it. ``extend_to`` (with
-    ``resume``) continues a finished or running schedule to that many steps: the linear decay is
-    stretched to the new end, so the learning rate rises again from where the new line passes.
+    ``resume``) re-plans the run to end at that many steps: the linear decay is redrawn to reach 0
+    there, so the learning rate rises again (a later end) or drops (an earlier one, an anneal).
     """
     import torch
     from tqdm import tqdm
@@ -350,8 +350,8 @@ def pretrain(
         state_tensors, meta = load_state(out)
         cfg = PretrainConfig(**meta["config"])
         if extend_to is not None:
-            if extend_to < cfg.steps:
-                raise InputError(f"the run already plans {cfg.steps} steps; --steps can only extend it")
+            if extend_to <= int(meta["step"]):
+                raise InputError(f"the run is already at step {meta['step']}; --steps must go beyond it")
             cfg.steps = extend_to
         start_step = int(meta["step"])
         history = list(meta.get("history", []))

@@ -146,6 +146,18 @@ def test_sop_and_whole_word_options_train(tmp_path: Path, tokenizer) -> None:
         PretrainConfig(hidden_size=30, num_heads=4)
 
 
+def test_resume_can_replan_the_schedule(tmp_path: Path, tokenizer) -> None:
+    pretrain(DOCS, tmp_path / "c", TINY, tokenizer=tokenizer, progress=False, stop_after=3)
+    with pytest.raises(InputError, match="already at step 3"):
+        pretrain(DOCS, tmp_path / "c", resume=True, progress=False, extend_to=3)
+    annealed = pretrain(DOCS, tmp_path / "c", resume=True, progress=False, extend_to=4)
+    straight = pretrain(DOCS, tmp_path / "d", TINY, tokenizer=tokenizer, progress=False)
+    assert annealed.steps == 4 and straight.steps == 6
+    # the same first 3 steps, then a steeper decay toward the new end
+    assert annealed.history[2]["loss"] == pytest.approx(straight.history[2]["loss"], abs=1e-6)
+    assert annealed.history[3]["learning_rate"] < straight.history[3]["learning_rate"]
+
+
 def test_float16_weights_resume_from_float32_master(tmp_path: Path, tokenizer) -> None:
     from safetensors import safe_open
 

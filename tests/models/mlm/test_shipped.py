@@ -40,11 +40,28 @@ def test_reported_metrics_beat_the_baselines() -> None:
     ("text", "expected"),
     [
         ("메뉴에서 [MASK]을 선택합니다.", "도구"),
-        ("[MASK] 대화 상자를 엽니다.", "선택한"),
+        ("[MASK] 상자를 엽니다.", "대화"),
+        ("대화 상자를 [MASK].", "엽니다"),
         ("서식 - [MASK]을 선택합니다.", "삽입"),
     ],
 )
 def test_formulaic_korean_masks(masker: FillMasker, text: str, expected: str) -> None:
+    words = [c["token_str"] for c in masker(text, top_k=5)[0]]
+    assert expected in words, words
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("O my [MASK]!", "lord"),
+        ("How now, my [MASK]?", "lord"),
+        ("Farewell, my [MASK].", "lord"),
+        ("my good [MASK].", "lord"),
+        ("I pray [MASK], sir.", "you"),
+    ],
+)
+def test_common_english_masks(masker: FillMasker, text: str, expected: str) -> None:
+    """The English half of the corpus is Shakespeare: its commonest slots are filled."""
     words = [c["token_str"] for c in masker(text, top_k=5)[0]]
     assert expected in words, words
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from lmgen.errors import InputError
-from lmgen.stores.knowledge import MODES, Hit, KnowledgeBase
+from lmgen.stores.knowledge import MODES, KnowledgeBase
 
 
 @dataclass
@@ -177,10 +177,6 @@ def evaluate_answers(
         else None,
         "answers": rows,
     }
-
-
-def hits_json(hits: Sequence[Hit]) -> list[dict[str, Any]]:
-    return [h.to_json() for h in hits]
 
 
 def _mean(rows: Sequence[dict[str, float]]) -> dict[str, float]:

@@ -25,7 +25,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -241,9 +241,7 @@ class KnowledgeBase:
             self._bm25 = None
 
     # ------------------------------------------------------------------ ingestion
-    def ingest(
-        self, paths: Sequence[str | Path], progress: bool = True, on_file: Callable[[str], None] | None = None
-    ) -> IngestReport:
+    def ingest(self, paths: Sequence[str | Path], progress: bool = True) -> IngestReport:
         """Add files and folders; unchanged chunks are skipped, changed files replace their chunks."""
         from tqdm.auto import tqdm
 
@@ -260,8 +258,6 @@ class KnowledgeBase:
         bar = tqdm(total=todo, desc="ingest", unit="chunk", disable=not progress or todo == 0)
         try:
             for plan in plans:
-                if on_file:
-                    on_file(plan["source"])
                 self._apply(plan, bar)
                 log.info(
                     "ingested %s (+%d chunks, -%d stale)",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any, Literal, TypeVar
 
 from langchain_core.language_models import BaseChatModel
@@ -82,27 +83,26 @@ def _knowledge(ctx: Context) -> Any:
 
 
 def retrieve_docs(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Search the knowledge base for the newest user message (hybrid retrieval)."""
+    """Search the knowledge base for the newest user message (hybrid) and keep the relevant chunks."""
+    from lmgen.chains.rag import relevant
+
     ctx = _context(runtime)
+    question = last_user_text(state)
     start = time.perf_counter()
     try:
         kb = _knowledge(ctx)
-        hits = kb.search(last_user_text(state), k=ctx.rag_k) if kb is not None else []
+        hits = relevant(kb.search(question, k=ctx.rag_k), question) if kb is not None else []
     except LmgenError as exc:
         log.warning("knowledge base unavailable: %s", exc.one_line())
         return {"hits": [], "notice": f"The knowledge base is unavailable ({exc.one_line()})."}
     return {
-        "hits": [h.to_json() for h in hits],
+        "hits": [asdict(h) for h in hits],  # with the stored terms the citation check reuses
         "retrieval_ms": round((time.perf_counter() - start) * 1000, 1),
     }
 
 
 def after_retrieval(state: State) -> Literal["answer_from_docs", "call_expert", "call_generalist"]:
-    from lmgen.chains.rag import relevant
-    from lmgen.stores.knowledge import Hit
-
-    hits = [Hit(**h) for h in state.get("hits", [])]
-    if state.get("intent") == "rag" or relevant(hits, last_user_text(state)):
+    if state.get("intent") == "rag" or state.get("hits"):
         return "answer_from_docs"
     return "call_generalist" if state.get("route") == "generalist" else "call_expert"
 
@@ -207,14 +207,14 @@ def grounded_chain(kb: Any, model: BaseChatModel, ctx: Context) -> Any:
 
 def answer_from_docs(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """A grounded answer with numbered citations (or a decline) from the retrieved chunks."""
-    from lmgen.chains.rag import decline_text, relevant
+    from lmgen.chains.rag import decline_text
     from lmgen.stores.knowledge import Hit
 
     ctx = _context(runtime)
     question = last_user_text(state)
     kb = _knowledge(ctx)
     hits = [Hit(**h) for h in state.get("hits", [])]
-    if kb is None or not relevant(hits, question):  # nothing to ground an answer on: decline without a model
+    if kb is None or not hits:  # nothing to ground an answer on: decline without a model
         text = decline_text(question) + (f" ({prompts.EMPTY_KB_NOTICE})" if kb is None else "")
         return {"messages": [AIMessage(content=text)], "model": "rag", "intent": "rag", "sources": []}
 

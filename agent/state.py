@@ -27,6 +27,6 @@ class State(InputState, total=False):
     notice: str  # e.g. why the generalist was skipped
     tool_calls: list[dict[str, Any]]
     sources: list[dict[str, Any]]
-    hits: list[dict[str, Any]]  # chunks retrieved for this turn (before the relevance gate)
+    hits: list[dict[str, Any]]  # chunks retrieved for this turn that passed the relevance gate
     retrieval_ms: float
     images: list[str]

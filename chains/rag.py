@@ -108,6 +108,11 @@ def neutralize(text: str) -> tuple[str, bool]:
     return ("".join(out) if flagged else text), flagged
 
 
+def chunk_terms(hit: Hit) -> set[str]:
+    """A chunk's content terms with its title and heading: those stored at ingestion, or computed."""
+    return set(hit.terms) if hit.terms else set(terms(f"{hit.title} {hit.heading} {hit.text}"))
+
+
 def relevant(hits: Sequence[Hit], question: str) -> list[Hit]:
     """The hits that clear the relevance gate: similar enough (:data:`MIN_DENSE`), or nearly so and
     sharing at least half of the question's content terms."""
@@ -115,8 +120,7 @@ def relevant(hits: Sequence[Hit], question: str) -> list[Hit]:
     for h in hits:
         dense = h.dense_score or 0.0
         if dense >= MIN_DENSE or (
-            dense >= MIN_DENSE_WITH_KEYWORDS
-            and support(question, set(terms(f"{h.title} {h.heading} {h.text}"))) >= 0.5
+            dense >= MIN_DENSE_WITH_KEYWORDS and support(question, chunk_terms(h)) >= 0.5
         ):
             keep.append(h)
     return keep
@@ -185,24 +189,24 @@ def check_citations(
     answer: str, blocks: Sequence[tuple[int, Hit, str]], threshold: float = 0.5
 ) -> tuple[str, list[int], float | None, list[str]]:
     """Validate and repair citations; return (answer, cited numbers, faithfulness, unsupported sentences)."""
-    chunk_terms = {n: set(terms(hit.text + " " + hit.heading + " " + hit.title)) for n, hit, _ in blocks}
-    answer = re.sub(r"\s*\[(\d+)\]", lambda m: m.group(0) if int(m.group(1)) in chunk_terms else "", answer)
+    by_number = {n: chunk_terms(hit) for n, hit, _ in blocks}
+    answer = re.sub(r"\s*\[(\d+)\]", lambda m: m.group(0) if int(m.group(1)) in by_number else "", answer)
     sentences = [m.group(0) for m in _SENTENCE.finditer(answer) if m.group(0).strip()]
-    if not sentences or not chunk_terms:
+    if not sentences or not by_number:
         return answer.strip(), [], None, []
     repaired: list[str] = []
     supported = 0
     unsupported: list[str] = []
     for sentence in sentences:
         cited = [int(c) for c in _CITE.findall(sentence)]
-        scores = {n: support(sentence, t) for n, t in chunk_terms.items()}
+        scores = {n: support(sentence, t) for n, t in by_number.items()}
         if not cited:
-            cited = _best_support(sentence, chunk_terms, scores, threshold)
+            cited = _best_support(sentence, by_number, scores, threshold)
             if cited:
                 stripped = sentence.rstrip()
                 marks = "".join(f"[{n}]" for n in cited)
                 sentence = f"{stripped} {marks}" + sentence[len(stripped) :]
-        if cited and support(sentence, set().union(*(chunk_terms[c] for c in cited))) >= threshold:
+        if cited and support(sentence, set().union(*(by_number[c] for c in cited))) >= threshold:
             supported += 1
         else:
             unsupported.append(_CITE.sub("", sentence).strip())
@@ -238,11 +242,15 @@ def build_rag_chain(
     mode: str = "hybrid",
     folder: str | None = None,
 ) -> Runnable:
-    """The chain ``{"question": str[, "hits": list[Hit]]} → RagAnswer`` (see the module docstring)."""
+    """The chain ``{"question": str[, "hits": list[Hit]]} → RagAnswer`` (see the module docstring).
+
+    ``hits``, when given, were retrieved and passed through :func:`relevant` already (the agent graph
+    searches and gates before routing).
+    """
 
     def retrieve(x: dict[str, Any]) -> dict[str, Any]:
-        if x.get("hits") is not None:  # retrieved already (the agent graph searches before routing)
-            return {"hits": relevant(x["hits"], x["question"]), "retrieval_ms": x.get("retrieval_ms", 0.0)}
+        if x.get("hits") is not None:
+            return {"hits": x["hits"], "retrieval_ms": x.get("retrieval_ms", 0.0)}
         start = time.perf_counter()
         hits = kb.search(x["question"], k=k, mode=mode, folder=folder)  # type: ignore[arg-type]
         return {

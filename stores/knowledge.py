@@ -66,9 +66,12 @@ class Hit:
     end_index: int = 0
     dense_score: float | None = None
     bm25_score: float | None = None
+    terms: list[str] = field(default_factory=list)  # BM25 terms stored at ingestion (internal)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        del data["terms"]
+        return data
 
 
 @dataclass
@@ -474,6 +477,7 @@ class KnowledgeBase:
                     end_index=int(meta.get("end_index", 0)),
                     dense_score=dense.get(cid),
                     bm25_score=round(keyword[cid], 4) if cid in keyword else None,
+                    terms=str(meta.get("terms", "")).split(),
                 )
             )
         return hits

@@ -145,8 +145,9 @@ def build_context(
         text, was_flagged = neutralize(hit.text)
         if was_flagged:
             flagged.append(hit.id)
-        label = hit.heading or hit.title
-        block = f"[{len(blocks) + 1}] ({label})\n{text}" if label else f"[{len(blocks) + 1}]\n{text}"
+        n = len(blocks) + 1
+        head = f"[{n}] ({hit.heading or hit.title})" if hit.heading or hit.title else f"[{n}]"
+        block = f"{head}\n{text}"
         tokens = count(block)
         if used + tokens > budget:
             room = budget - used
@@ -154,9 +155,9 @@ def build_context(
                 break
             ratio = room / tokens
             text = _trim_to_sentences(text, int(len(text) * ratio))
-            block = f"[{len(blocks) + 1}] ({label})\n{text}" if label else f"[{len(blocks) + 1}]\n{text}"
+            block = f"{head}\n{text}"
             tokens = count(block)
-        blocks.append((len(blocks) + 1, hit, block))
+        blocks.append((n, hit, block))
         used += tokens
         if used >= budget:
             break

@@ -11,6 +11,12 @@ INSTALLED := $(VENV)/.installed
 TEST_INSTALLED := $(VENV)/.test-installed
 export GRADIO_ANALYTICS_ENABLED := False
 export OMP_WAIT_POLICY ?= PASSIVE
+# llama.cpp is built with -march=native; on VMs that advertise AMX without enabling its tile state
+# (seen on a Firecracker guest) ggml's AMX kernels crash in llama_decode, so they are left out.
+# A CMAKE_ARGS of your own (e.g. -DGGML_CUDA=on) replaces this.
+AMX_OFF := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+CMAKE_ARGS ?= -DCMAKE_C_FLAGS='$(AMX_OFF)' -DCMAKE_CXX_FLAGS='$(AMX_OFF)'
+export CMAKE_ARGS
 
 .PHONY: help install install-test models kb browser run test test-all lint format bench bert datasets clean
 

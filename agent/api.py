@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,9 +25,19 @@ from lmgen.agent.graph import builder
 from lmgen.errors import InputError
 from lmgen.stores.threads import open_checkpointer
 
+log = logging.getLogger(__name__)
 AgentGraph = CompiledStateGraph[Any, Any, Any, Any]
 MAX_QUESTION_CHARS = 16_000  # beyond this a CPU prompt takes minutes; reject instead
-_ANSWER_NODES = {"call_expert", "call_generalist", "answer_from_docs"}
+_ANSWER_NODES = {"call_expert", "call_generalist", "answer_from_docs", "write_answer"}
+
+
+@dataclass
+class Event:
+    """A step of a turn as it happens: ``route``, ``tool_call``, ``tool_result``, ``tool_rejected``,
+    ``retrieval``, ``summary`` or ``fallback``, with what the node reported."""
+
+    kind: str
+    data: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -45,6 +56,8 @@ class Answer:
     sources: list[dict[str, Any]] = field(default_factory=list)
     images: list[str] = field(default_factory=list)
     usage: dict[str, Any] = field(default_factory=dict)
+    decision: dict[str, Any] = field(default_factory=dict)  # the router's scores, threshold, method, why
+    summary: str = ""  # the summary of older turns the model saw, when the history overflowed
 
     @property
     def display(self) -> str:
@@ -67,12 +80,18 @@ def check_question(text: str) -> str:
     """Reject input no model should see.
 
     Raises:
-        InputError: empty or longer than ``MAX_QUESTION_CHARS``.
+        InputError: empty, binary (NUL or other control bytes) or longer than ``MAX_QUESTION_CHARS``.
     """
     if not text or not text.strip():
         raise InputError("empty question")
     if len(text) > MAX_QUESTION_CHARS:
-        raise InputError(f"question has {len(text):,} characters; the limit is {MAX_QUESTION_CHARS:,}")
+        raise InputError(
+            f"question has {len(text):,} characters; the limit is {MAX_QUESTION_CHARS:,}",
+            hint="put long documents in the knowledge base (lmgen rag ingest) and ask about them",
+        )
+    controls = sum(1 for c in text if ord(c) < 32 and c not in "\n\r\t")
+    if "\x00" in text or controls > max(2, len(text) // 100):
+        raise InputError("the question looks like binary data (control characters), not text")
     return text.strip()
 
 
@@ -82,7 +101,7 @@ def stream_ask(
     context: Context | None = None,
     graph: AgentGraph | None = None,
 ) -> Iterator[str | Answer]:
-    """Stream reply tokens (``str``) as they come, then yield the final :class:`Answer`.
+    """Stream a turn: :class:`Event` steps and reply tokens (``str``) as they come, then the :class:`Answer`.
 
     Args:
         text: The question.
@@ -94,7 +113,7 @@ def stream_ask(
     thread_id = thread_id or uuid.uuid4().hex[:12]
     graph = graph or persistent_graph()
     config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
-    modes: list[StreamMode] = ["messages", "values"]
+    modes: list[StreamMode] = ["messages", "values", "custom"]
     start = time.perf_counter()
     final: dict[str, Any] = {}
     # With a list of modes, stream() yields (mode, payload) pairs.
@@ -111,10 +130,13 @@ def stream_ask(
                 and meta.get("langgraph_node") in _ANSWER_NODES
             ):
                 yield chunk.text
+        elif mode == "custom":
+            data = dict(payload)
+            yield Event(str(data.pop("event", "step")), data)
         else:
             final = payload
     reply = final["messages"][-1]
-    yield Answer(
+    answer = Answer(
         route=final.get("route", "expert"),
         model=final.get("model", ""),
         answer=reply.text,
@@ -127,7 +149,41 @@ def stream_ask(
         sources=final.get("sources", []),
         images=final.get("images", []),
         usage=dict(reply.response_metadata),
+        decision=final.get("decision", {}),
+        summary=final.get("summary", "") if final.get("summarized") else "",
     )
+    _trace(answer, question)
+    yield answer
+
+
+def _trace(answer: Answer, question: str) -> None:
+    """Record the turn for ``lmgen stats`` (a trace store that cannot be written never fails a turn)."""
+    import sqlite3
+
+    from lmgen.agent.router_data import language_of
+    from lmgen.stores.traces import record_turn
+
+    try:
+        record_turn(
+            {
+                "thread": answer.thread_id,
+                "route": answer.route,
+                "intent": answer.intent,
+                "method": answer.decision.get("method"),
+                "p_generalist": answer.decision.get("p_generalist"),
+                "threshold": answer.decision.get("threshold"),
+                "model": answer.model,
+                "tools": [c["name"] for c in answer.tool_calls],
+                "prompt_tokens": answer.usage.get("prompt_tokens"),
+                "completion_tokens": answer.usage.get("completion_tokens"),
+                "latency_ms": answer.latency_ms,
+                "route_ms": answer.decision.get("latency_ms"),
+                "notice": answer.notice,
+                "language": language_of(question),
+            }
+        )
+    except (OSError, sqlite3.Error) as exc:
+        log.warning("could not record the turn: %s", exc)
 
 
 def ask(

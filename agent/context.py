@@ -52,9 +52,37 @@ class Context:
             "description": "Token budget for the conversation history sent to a model (CPU prompts are slow)."
         },
     )
+    summary_tokens: int = field(
+        default=120, metadata={"description": "Longest summary of older turns, in tokens."}
+    )
+    max_tool_steps: int = field(
+        default=4, metadata={"description": "Most tool calls the generalist's tool loop makes in one turn."}
+    )
     system_prompt: str = field(default=prompts.SYSTEM_PROMPT, metadata={"description": "System prompt."})
     route_threshold: float = field(
-        default=0.5, metadata={"description": "Complexity above which the router picks the generalist."}
+        default=0.5,
+        metadata={"description": "P(generalist) at or above which the router picks the generalist."},
+    )
+    generalist_share: float = field(
+        default=-1.0,
+        metadata={
+            "description": "Pick the threshold by the share of requests sent to the generalist on the "
+            "labelled set (0…1); negative: use route_threshold."
+        },
+    )
+    router_model: str = field(
+        default="", metadata={"description": "Folder of a trained router; empty: the shipped one."}
+    )
+    router_judge: bool = field(
+        default=False,
+        metadata={
+            "description": "Let the expert settle requests the router's classifier is unsure of (off by "
+            "default: on the test split the 0.5B judge lowered accuracy, see README 'Router')."
+        },
+    )
+    judge_margin: float = field(
+        default=0.15,
+        metadata={"description": "How close P(generalist) must be to the threshold to ask the judge."},
     )
     rag: bool = field(
         default=True,
@@ -67,10 +95,10 @@ class Context:
         default=700, metadata={"description": "Token budget of the retrieved context in a RAG prompt."}
     )
     rag_route: str = field(
-        default="generalist",
+        default="route",
         metadata={
-            "description": "Model for grounded answers: 'generalist' (reads sources far better than the "
-            "0.5B expert), 'expert', or 'route' (whatever the router chose)."
+            "description": "Model for grounded answers: 'route' (whatever the router chose), "
+            "'generalist' or 'expert'. --route/force_route always wins."
         },
     )
     rag_max_tokens: int = field(default=200, metadata={"description": "Longest grounded answer, in tokens."})

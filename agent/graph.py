@@ -1,19 +1,30 @@
-"""The agent graph::
+"""The agent graph (``lmgen graph`` prints it as Mermaid)::
 
-    route_request → run_tool → END
-                  → retrieve_docs → answer_from_docs | call_expert | call_generalist → END
+    route_request ─┬─ fill_tool_args ──────────────────────────────► END   (a plain tool request)
+                   ├─ plan_step ⇄ run_step ─► write_answer ─────────► END   (tools, then reasoning)
+                   ├─ retrieve_docs ─┬─ answer_from_docs ───────────► END   (documents; lmgen's subjects)
+                   │                 └─ summarize_history ─┐
+                   └─ summarize_history ───────────────────┴─ call_expert | call_generalist ─► END
 
-A request that names a tool's work with its arguments in plain sight (a ``[MASK]`` text, two
-quoted sentences, "draw a 7") runs that tool directly (:mod:`lmgen.agent.tool_requests`).
-Everything else first searches the knowledge base: when it holds chunks that clear the relevance
-gate (or the user asked about the documents), the RAG chain answers with numbered citations and
-the chunks go to ``sources``; otherwise a model answers on its own. The generalist may be remote
-and may fail; then the expert answers and the state's ``notice`` says why, so the UI and the CLI
-can show it next to the reply.
+* ``route_request`` — the learned router (:mod:`lmgen.agent.router`); ``force_route`` wins.
+* A tool intent on the expert route: the expert fills that tool's arguments as grammar-constrained
+  JSON (:mod:`lmgen.agent.tool_calls`), the tool runs, the reply states the result; an unreadable
+  request gets a clarifying reply instead of a wrong call.
+* A tool intent on the generalist route: a tool-calling loop — the generalist picks the next tool
+  (or "answer"), fills its arguments, the tool runs, up to ``max_tool_steps`` times; then it writes
+  the answer from the results.
+* Document questions (intent ``rag``) and chat on lmgen's own subjects search the knowledge base;
+  relevant chunks give a grounded answer with citations. Greetings and general facts never do.
+* Before a plain answer, history beyond the model's budget is summarized by the expert.
+
+The generalist may be remote and may fail; then the expert answers and ``notice`` says why.
+Each node reports what it did on LangGraph's ``custom`` stream (route decision, tool calls and
+results, retrieval, summaries), which the CLI and the UI show as steps.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -21,25 +32,51 @@ from dataclasses import asdict
 from typing import Any, Literal, TypeVar
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
 from lmgen.agent import prompts
 from lmgen.agent.context import Context
-from lmgen.agent.models import count_tokens, expert_chat_model, generalist_chat_model, model_label
-from lmgen.agent.router import route_text
+from lmgen.agent.models import (
+    count_tokens,
+    expert_chat_model,
+    expert_runtime,
+    generalist_chat_model,
+    model_label,
+)
+from lmgen.agent.router import load_router, route_text, router_threshold
 from lmgen.agent.state import InputState, State
-from lmgen.agent.tool_requests import describe_result, plan_tool_call
-from lmgen.chains.chat import build_chat_chain
+from lmgen.agent.tool_calls import (
+    INTENT_TOOLS,
+    CheckedCall,
+    arguments_text,
+    check_call,
+    compact_result,
+    force_tool_call,
+    openai_tool,
+    run_checked,
+)
+from lmgen.chains.chat import build_chat_chain, recent_history
 from lmgen.errors import InputError, LmgenError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+ANSWER = "answer"  # the agent loop's "no more tools" choice
 
 
 def _context(runtime: Runtime[Context]) -> Context:
     return runtime.context if runtime.context is not None else Context()
+
+
+def _emit(event: str, **data: Any) -> None:
+    """Report a step on the ``custom`` stream (a no-op outside streaming)."""
+    try:
+        writer = get_stream_writer()
+    except RuntimeError:  # invoked outside a LangGraph run
+        return
+    writer({"event": event, **data})
 
 
 def last_user_text(state: State) -> str:
@@ -49,109 +86,57 @@ def last_user_text(state: State) -> str:
     return ""
 
 
+def _tools_by_name() -> dict[str, Any]:
+    from lmgen.tools import TOOLS
+
+    return {t.name: t for t in TOOLS}
+
+
+# --------------------------------------------------------------------------- routing
 def route_request(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Pick the route and intent of the newest user message."""
+    """Pick the route and intent of the newest user message (the learned router; force_route wins)."""
     ctx = _context(runtime)
-    decision = route_text(last_user_text(state), ctx.route_threshold)
-    route = ctx.force_route or decision.route
+    text = last_user_text(state)
+    router = load_router(ctx.router_model)
+    threshold = router_threshold(router, ctx.route_threshold, ctx.generalist_share)
+    judge = expert_runtime(ctx, prompts.JUDGE_PROMPT) if ctx.router_judge and not ctx.force_route else None
+    decision = route_text(text, threshold, model=router, judge=judge, judge_margin=ctx.judge_margin)
+    if ctx.force_route:
+        if ctx.force_route not in {"expert", "generalist"}:
+            raise InputError(f"force_route must be 'expert' or 'generalist', not {ctx.force_route!r}")
+        decision.route = ctx.force_route  # type: ignore[assignment]
+        decision.method = "forced"
+        decision.why = f"--route {ctx.force_route}; the router said " + decision.why
+    _emit("route", **decision.to_json())
     return {
-        "route": route,
+        "route": decision.route,
         "intent": decision.intent,
         "route_score": decision.score,
+        "decision": decision.to_json(),
         "notice": "",
         "tool_calls": [],
         "sources": [],
         "images": [],
         "hits": [],
         "retrieval_ms": 0.0,
+        "pending": None,
     }
 
 
-def choose_next(state: State) -> Literal["run_tool", "retrieve_docs"]:
-    if plan_tool_call(state.get("intent", "chat"), last_user_text(state)) is not None:
-        return "run_tool"
-    return "retrieve_docs"
-
-
-def _knowledge(ctx: Context) -> Any:
-    """The knowledge base, or None when RAG is off or nothing was ever ingested (no store to open)."""
-    from lmgen.stores.knowledge import knowledge_base, store_exists
-
-    if not ctx.rag or not (ctx.chroma_url or store_exists()):
-        return None
-    return knowledge_base(ctx.embeddings, ctx.chroma_url)
-
-
-def retrieve_docs(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Search the knowledge base for the newest user message (hybrid) and keep the relevant chunks."""
-    from lmgen.chains.rag import relevant
-
+def after_route(
+    state: State, runtime: Runtime[Context]
+) -> Literal["fill_tool_args", "plan_step", "retrieve_docs", "summarize_history"]:
     ctx = _context(runtime)
-    question = last_user_text(state)
-    start = time.perf_counter()
-    try:
-        kb = _knowledge(ctx)
-        hits = relevant(kb.search(question, k=ctx.rag_k), question) if kb is not None else []
-    except LmgenError as exc:
-        log.warning("knowledge base unavailable: %s", exc.one_line())
-        return {"hits": [], "notice": f"The knowledge base is unavailable ({exc.one_line()})."}
-    return {
-        "hits": [asdict(h) for h in hits],  # with the stored terms the citation check reuses
-        "retrieval_ms": round((time.perf_counter() - start) * 1000, 1),
-    }
+    intent = state.get("intent", "chat")
+    if intent in INTENT_TOOLS:
+        return "plan_step" if state.get("route") == "generalist" else "fill_tool_args"
+    if intent == "rag":
+        return "retrieve_docs"
+    on_topic = float(state.get("decision", {}).get("topic", 0.0)) >= 0.5
+    return "retrieve_docs" if ctx.rag and on_topic else "summarize_history"
 
 
-def after_retrieval(state: State) -> Literal["answer_from_docs", "call_expert", "call_generalist"]:
-    if state.get("intent") == "rag" or state.get("hits"):
-        return "answer_from_docs"
-    return "call_generalist" if state.get("route") == "generalist" else "call_expert"
-
-
-def run_tool(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Run the planned tool; its result (and any images) become the reply."""
-    from lmgen.tools import TOOLS
-
-    plan = plan_tool_call(state.get("intent", "chat"), last_user_text(state))
-    assert plan is not None
-    tool = next(t for t in TOOLS if t.name == plan.name)
-    images: list[str] = []
-    try:
-        if plan.name == "generate_images":
-            message = tool.invoke(
-                {"type": "tool_call", "id": "run_tool", "name": plan.name, "args": plan.args}
-            )
-            text, artifact = str(message.content), message.artifact
-            images = [artifact["grid"]]
-            result: Any = {k: artifact[k] for k in ("grid", "model", "seconds")} | {
-                "count": len(artifact["files"])
-            }
-        else:
-            result = tool.invoke(plan.args)
-            text = describe_result(plan.name, result)
-    except LmgenError as exc:
-        text, result = f"{plan.name} could not run: {exc.one_line()}", {"error": exc.one_line()}
-    call = {"name": plan.name, "args": plan.args, "result": result}
-    return {
-        "messages": [AIMessage(content=text)],
-        "model": f"tool:{plan.name}",
-        "tool_calls": [call],
-        "images": images,
-    }
-
-
-def _answer(model: BaseChatModel, state: State, ctx: Context) -> AIMessage:
-    chain = build_chat_chain(model, ctx.system_prompt, ctx.history_tokens, lambda t: count_tokens(model, t))
-    reply: AIMessage = chain.invoke(state["messages"])
-    return reply
-
-
-def call_expert(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Answer with the local expert sLM."""
-    ctx = _context(runtime)
-    model = expert_chat_model(ctx)
-    return {"messages": [_answer(model, state, ctx)], "model": model_label(model)}
-
-
+# --------------------------------------------------------------------------- fallback
 def _remote_errors() -> tuple[type[BaseException], ...]:
     """What a generalist may raise when it is down or misbehaves (provider SDKs imported lazily)."""
     errors: list[type[BaseException]] = [OSError, TimeoutError, LmgenError, ImportError]
@@ -178,17 +163,210 @@ def _with_fallback(ctx: Context, route: str, run: Callable[[BaseChatModel], T]) 
             reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
             log.warning("generalist failed, falling back to the expert: %s", reason)
             notice = prompts.FALLBACK_NOTICE.format(generalist=ctx.generalist, reason=reason)
+            _emit("fallback", notice=notice)
             expert = expert_chat_model(ctx)
             return run(expert), model_label(expert), notice
     expert = expert_chat_model(ctx)
     return run(expert), model_label(expert), ""
 
 
-def call_generalist(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Answer with the generalist; if it is unreachable or fails, the expert answers and says so."""
+def _merge_notice(state: State, notice: str) -> dict[str, str]:
+    if not notice:
+        return {}
+    old = state.get("notice", "")
+    return {"notice": old if notice in old else f"{old} {notice}".strip()}
+
+
+# --------------------------------------------------------------------------- one tool (expert)
+def _run_call(call: CheckedCall) -> tuple[str, dict[str, Any], list[str]]:
+    """Run a checked call; a tool that fails says which tool and why instead of ending the turn."""
+    _emit("tool_call", name=call.name, args=call.args)
+    start = time.perf_counter()
+    try:
+        text, result, images = run_checked(call)
+    except LmgenError as exc:
+        reason = exc.one_line()
+        _emit("tool_result", name=call.name, error=reason)
+        text = prompts.TOOL_FAILED.format(name=call.name, reason=reason)
+        return text, {"name": call.name, "args": call.args, "result": {"error": reason}}, []
+    ms = round((time.perf_counter() - start) * 1000, 1)
+    _emit("tool_result", name=call.name, result=compact_result(call.name, result), ms=ms)
+    return text, {"name": call.name, "args": call.args, "result": result, "ms": ms}, images
+
+
+def fill_tool_args(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """The expert fills the tool arguments (constrained JSON); the tool runs; the reply states its result."""
     ctx = _context(runtime)
-    reply, label, notice = _with_fallback(ctx, "generalist", lambda m: _answer(m, state, ctx))
-    return {"messages": [reply], "model": label} | ({"notice": notice} if notice else {})
+    name = INTENT_TOOLS[state.get("intent", "chat")]
+    tool = _tools_by_name()[name]
+    request = last_user_text(state)
+    messages: list[BaseMessage] = [
+        SystemMessage(
+            prompts.FILL_ARGS_PROMPT.format(
+                name=name, description=tool.description, arguments=arguments_text(tool)
+            )
+        ),
+        HumanMessage(request),
+    ]
+    model = expert_chat_model(ctx)
+    try:
+        raw = force_tool_call(model, openai_tool(tool), messages)
+    except LmgenError as exc:
+        raw, problem = {}, exc.one_line()
+    else:
+        problem = ""
+    call = check_call(name, raw, request) if not problem else CheckedCall(name, problem=problem)
+    label = f"{model_label(model)} → tool:{name}"
+    if call.problem:
+        _emit("tool_rejected", name=name, args=raw, problem=call.problem)
+        text = prompts.CLARIFY[name]
+        return {
+            "messages": [AIMessage(content=text)],
+            "model": model_label(model),
+            "tool_calls": [{"name": name, "args": raw, "result": {"rejected": call.problem}}],
+        }
+    text, record, images = _run_call(call)
+    return {"messages": [AIMessage(content=text)], "model": label, "tool_calls": [record], "images": images}
+
+
+# --------------------------------------------------------------------------- the tool loop (generalist)
+def _steps_text(calls: list[dict[str, Any]]) -> str:
+    if not calls:
+        return prompts.NO_STEPS_YET
+    lines = []
+    for i, c in enumerate(calls, 1):
+        result = c["result"]
+        shown = result if "error" in result or "rejected" in result else compact_result(c["name"], result)
+        lines.append(
+            f"{i}. {c['name']}({json.dumps(c['args'], ensure_ascii=False)}) → "
+            f"{json.dumps(shown, ensure_ascii=False, default=str)[:600]}"
+        )
+    return "\n".join(lines)
+
+
+def _choice_spec(names: list[str]) -> dict[str, Any]:
+    return {
+        "type": "function",
+        "function": {
+            "name": "choose_next_step",
+            "description": "Pick the tool to call next, or 'answer' when the results so far are enough.",
+            "parameters": {
+                "type": "object",
+                "properties": {"tool": {"type": "string", "enum": [*names, ANSWER]}},
+                "required": ["tool"],
+            },
+        },
+    }
+
+
+def plan_step(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """The generalist chooses the next tool (or to answer) and fills its arguments."""
+    ctx = _context(runtime)
+    request = last_user_text(state)
+    calls = list(state.get("tool_calls", []))
+    tools = _tools_by_name()
+    if len(calls) >= ctx.max_tool_steps:
+        return {"pending": None}
+    catalogue = "\n".join(f"- {n}: {t.description.splitlines()[0]}" for n, t in tools.items())
+    base: list[BaseMessage] = [
+        SystemMessage(prompts.AGENT_PROMPT.format(tools=catalogue, limit=ctx.max_tool_steps)),
+        HumanMessage(request),
+        SystemMessage(prompts.STEPS_SO_FAR.format(steps=_steps_text(calls))),
+    ]
+
+    def decide(model: BaseChatModel) -> dict[str, Any]:
+        choice = force_tool_call(model, _choice_spec(list(tools)), base)
+        name = str(choice.get("tool", ANSWER))
+        if name not in tools:
+            return {"name": ANSWER}
+        ask = [*base, SystemMessage(prompts.FILL_NEXT.format(name=name))]
+        return {"name": name, "args": force_tool_call(model, openai_tool(tools[name]), ask)}
+
+    try:
+        step, label, notice = _with_fallback(ctx, state.get("route", "generalist"), decide)
+    except LmgenError as exc:  # the model could not produce a step at all: answer with what we have
+        log.warning("agent step failed: %s", exc.one_line())
+        return {"pending": None}
+    out: dict[str, Any] = {"model": label} | _merge_notice(state, notice)
+    if step["name"] == ANSWER:
+        return out | {"pending": None}
+    if any(c["name"] == step["name"] and c["args"] == step["args"] for c in calls):
+        return out | {"pending": None}  # the same call again adds nothing: time to answer
+    return out | {"pending": step}
+
+
+def after_plan(state: State) -> Literal["run_step", "write_answer"]:
+    return "run_step" if state.get("pending") else "write_answer"
+
+
+def run_step(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Run the tool call the generalist chose; rejected or failing calls are recorded for it to see."""
+    step = state["pending"] or {}
+    call = check_call(step["name"], dict(step.get("args") or {}), last_user_text(state))
+    if call.problem:
+        _emit("tool_rejected", name=call.name, args=step.get("args"), problem=call.problem)
+        record = {"name": call.name, "args": step.get("args"), "result": {"rejected": call.problem}}
+        return {"tool_calls": [*state.get("tool_calls", []), record], "pending": None}
+    _, record, images = _run_call(call)
+    return {
+        "tool_calls": [*state.get("tool_calls", []), record],
+        "images": [*state.get("images", []), *images],
+        "pending": None,
+    }
+
+
+def write_answer(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """The generalist answers the request from the tool results (streamed)."""
+    ctx = _context(runtime)
+    calls = state.get("tool_calls", [])
+    messages: list[BaseMessage] = [
+        SystemMessage(ctx.system_prompt),
+        HumanMessage(
+            prompts.ANSWER_FROM_STEPS.format(request=last_user_text(state), steps=_steps_text(calls))
+        ),
+    ]
+    reply, label, notice = _with_fallback(ctx, state.get("route", "generalist"), lambda m: m.invoke(messages))
+    used = " + ".join(dict.fromkeys(f"tool:{c['name']}" for c in calls))
+    return {
+        "messages": [AIMessage(content=reply.text, response_metadata=dict(reply.response_metadata))],
+        "model": f"{label} → {used}" if used else label,
+    } | _merge_notice(state, notice)
+
+
+# --------------------------------------------------------------------------- documents
+def _knowledge(ctx: Context) -> Any:
+    """The knowledge base, or None when RAG is off or nothing was ever ingested (no store to open)."""
+    from lmgen.stores.knowledge import knowledge_base, store_exists
+
+    if not ctx.rag or not (ctx.chroma_url or store_exists()):
+        return None
+    return knowledge_base(ctx.embeddings, ctx.chroma_url)
+
+
+def retrieve_docs(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Search the knowledge base for the newest user message (hybrid) and keep the relevant chunks."""
+    from lmgen.chains.rag import relevant
+
+    ctx = _context(runtime)
+    question = last_user_text(state)
+    start = time.perf_counter()
+    try:
+        kb = _knowledge(ctx)
+        hits = relevant(kb.search(question, k=ctx.rag_k), question) if kb is not None else []
+    except LmgenError as exc:
+        log.warning("knowledge base unavailable: %s", exc.one_line())
+        return {"hits": [], "notice": f"The knowledge base is unavailable ({exc.one_line()})."}
+    ms = round((time.perf_counter() - start) * 1000, 1)
+    _emit(
+        "retrieval", hits=[{"source": h.source, "heading": h.heading, "score": h.score} for h in hits], ms=ms
+    )
+    return {"hits": [asdict(h) for h in hits], "retrieval_ms": ms}
+
+
+def after_retrieval(state: State) -> Literal["answer_from_docs", "summarize_history"]:
+    if state.get("intent") == "rag" or state.get("hits"):
+        return "answer_from_docs"
+    return "summarize_history"
 
 
 def grounded_chain(kb: Any, model: BaseChatModel, ctx: Context) -> Any:
@@ -216,44 +394,128 @@ def answer_from_docs(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     hits = [Hit(**h) for h in state.get("hits", [])]
     if kb is None or not hits:  # nothing to ground an answer on: decline without a model
         text = decline_text(question) + (f" ({prompts.EMPTY_KB_NOTICE})" if kb is None else "")
-        return {"messages": [AIMessage(content=text)], "model": "rag", "intent": "rag", "sources": []}
+        return {"messages": [AIMessage(content=text)], "model": "rag", "sources": []}
 
     def run(model: BaseChatModel) -> Any:
         return grounded_chain(kb, model, ctx).invoke(
             {"question": question, "hits": hits, "retrieval_ms": state.get("retrieval_ms", 0.0)}
         )
 
-    route = state.get("route", "expert") if ctx.rag_route == "route" else ctx.rag_route
+    route = state.get("route", "expert")
+    if not ctx.force_route and ctx.rag_route != "route":
+        route = ctx.rag_route  # type: ignore[assignment]
     if route not in {"expert", "generalist"}:
         raise InputError(f"rag_route must be 'generalist', 'expert' or 'route', not {ctx.rag_route!r}")
     result, label, notice = _with_fallback(ctx, route, run)
     if result.flagged:
-        extra = prompts.INJECTION_NOTICE.format(n=len(result.flagged))
-        notice = f"{notice} {extra}".strip()
+        notice = f"{notice} {prompts.INJECTION_NOTICE.format(n=len(result.flagged))}".strip()
     message = AIMessage(content=result.answer, response_metadata=result.usage or {"model_name": label})
     return {
         "messages": [message],
         "model": label,
         "route": route,
-        "intent": "rag",
         "sources": result.sources,
-    } | ({"notice": notice} if notice else {})
+    } | _merge_notice(state, notice)
+
+
+# --------------------------------------------------------------------------- memory and plain answers
+def _history(state: State) -> list[BaseMessage]:
+    """Earlier turns (not the newest request), without system messages."""
+    messages = [m for m in state["messages"] if m.type != "system"]
+    return messages[:-1] if messages and messages[-1].type == "human" else messages
+
+
+def summarize_history(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """When the history no longer fits the budget, the expert summarizes the turns that fall out.
+
+    The summary grows turn by turn (the old summary + the newly dropped turns → a new summary), so
+    no turn is silently lost; ``summarized`` counts the messages it covers.
+    """
+    ctx = _context(runtime)
+    history = _history(state)
+    done = int(state.get("summarized", 0))
+    pending = history[done:]
+    expert = expert_chat_model(ctx)
+
+    def count(text: str) -> int:
+        return count_tokens(expert, text)
+
+    if sum(count(m.text) + 4 for m in pending) <= ctx.history_tokens:
+        return {}
+    kept = recent_history(pending, ctx.history_tokens // 2, count)  # room for the summary and the reply
+    dropped = pending[: len(pending) - len(kept)]
+    if not dropped:
+        return {}
+    transcript = "\n".join(f"{'User' if m.type == 'human' else 'Assistant'}: {m.text}" for m in dropped)
+    previous = state.get("summary", "")
+    prompt = [
+        SystemMessage(prompts.SUMMARY_PROMPT),
+        HumanMessage(
+            (f"Summary so far: {previous}\n\n" if previous else "") + f"Conversation to add:\n{transcript}"
+        ),
+    ]
+    start = time.perf_counter()
+    summary = expert.invoke(prompt, max_tokens=ctx.summary_tokens).text.strip()
+    _emit(
+        "summary",
+        summary=summary,
+        covered=done + len(dropped),
+        ms=round((time.perf_counter() - start) * 1000, 1),
+    )
+    return {"summary": summary, "summarized": done + len(dropped)}
+
+
+def after_summary(state: State) -> Literal["call_expert", "call_generalist"]:
+    return "call_generalist" if state.get("route") == "generalist" else "call_expert"
+
+
+def _answer(model: BaseChatModel, state: State, ctx: Context) -> AIMessage:
+    done = int(state.get("summarized", 0))
+    messages = [m for m in state["messages"] if m.type != "system"][done:]
+    system = ctx.system_prompt
+    if state.get("summary"):
+        system += "\n\n" + prompts.SUMMARY_IN_PROMPT.format(summary=state["summary"])
+    chain = build_chat_chain(model, system, ctx.history_tokens, lambda t: count_tokens(model, t))
+    reply: AIMessage = chain.invoke(messages)
+    return reply
+
+
+def call_expert(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Answer with the local expert sLM."""
+    ctx = _context(runtime)
+    model = expert_chat_model(ctx)
+    return {"messages": [_answer(model, state, ctx)], "model": model_label(model)}
+
+
+def call_generalist(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Answer with the generalist; if it is unreachable or fails, the expert answers and says so."""
+    ctx = _context(runtime)
+    reply, label, notice = _with_fallback(ctx, "generalist", lambda m: _answer(m, state, ctx))
+    return {"messages": [reply], "model": label} | _merge_notice(state, notice)
 
 
 builder = StateGraph(State, context_schema=Context, input_schema=InputState)
-builder.add_node(route_request)
-builder.add_node(call_expert)
-builder.add_node(call_generalist)
-builder.add_node(run_tool)
-builder.add_node(retrieve_docs)
-builder.add_node(answer_from_docs)
+for node in (
+    route_request,
+    fill_tool_args,
+    plan_step,
+    run_step,
+    write_answer,
+    retrieve_docs,
+    answer_from_docs,
+    summarize_history,
+    call_expert,
+    call_generalist,
+):
+    builder.add_node(node)
 builder.add_edge(START, "route_request")
-builder.add_conditional_edges("route_request", choose_next)
+builder.add_conditional_edges("route_request", after_route)
+builder.add_conditional_edges("plan_step", after_plan)
+builder.add_edge("run_step", "plan_step")
 builder.add_conditional_edges("retrieve_docs", after_retrieval)
-builder.add_edge("answer_from_docs", END)
-builder.add_edge("run_tool", END)
-builder.add_edge("call_expert", END)
-builder.add_edge("call_generalist", END)
+builder.add_conditional_edges("summarize_history", after_summary)
+for last in ("fill_tool_args", "write_answer", "answer_from_docs", "call_expert", "call_generalist"):
+    builder.add_edge(last, END)
 
 # Deployments (langgraph.json) bring their own checkpointer; the CLI and UI compile with SQLite.
 graph = builder.compile(name="lmgen")

@@ -11,16 +11,21 @@ UI and the benchmarks reuse a model instead of loading it again.
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict
 
 from lmgen.agent.context import Context
@@ -31,6 +36,10 @@ from lmgen.stores.models import ModelStore
 log = logging.getLogger(__name__)
 
 _ROLE_OF = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
+
+
+def _call_id() -> str:
+    return f"call_{uuid.uuid4().hex[:12]}"
 
 
 def to_chat_dicts(messages: list[BaseMessage]) -> list[dict[str, str]]:
@@ -63,6 +72,32 @@ class LocalLlamaChatModel(BaseChatModel):
     def get_num_tokens(self, text: str) -> int:
         return self.runtime.count_tokens(text)
 
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: dict[str, Any] | str | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind tools; a ``tool_choice`` naming one of them makes every reply a call of that tool.
+
+        The call is generated under a llama.cpp grammar built from the tool's parameter schema, so its
+        arguments always parse. Without a named choice the tools are ignored (the packaged models'
+        free tool calling is unreliable) and the model answers in text.
+        """
+        specs = [t if isinstance(t, dict) else convert_to_openai_tool(t) for t in tools]
+        return self.bind(tools=specs, tool_choice=tool_choice, **kwargs)
+
+    def _forced_tool(self, kwargs: dict[str, Any]) -> dict[str, Any] | None:
+        choice = kwargs.get("tool_choice")
+        if not isinstance(choice, dict):
+            return None
+        name = choice.get("function", {}).get("name")
+        for spec in kwargs.get("tools") or []:
+            if spec["function"]["name"] == name:
+                return dict(spec["function"])
+        raise InputError(f"tool_choice names {name!r}, which is not among the bound tools")
+
     def _stream(
         self,
         messages: list[BaseMessage],
@@ -70,6 +105,21 @@ class LocalLlamaChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
+        forced = self._forced_tool(kwargs)
+        if forced is not None:
+            args = self.runtime.chat_json(
+                to_chat_dicts(messages), forced.get("parameters") or {"type": "object"}, max_tokens=256
+            )
+            call = {"name": forced["name"], "args": json.dumps(args, ensure_ascii=False), "id": _call_id()}
+            yield ChatGenerationChunk(
+                message=AIMessageChunk(
+                    content="",
+                    tool_call_chunks=[{**call, "index": 0, "type": "tool_call_chunk"}],
+                    response_metadata={"model_name": self.runtime.name, "role": self.role},
+                    chunk_position="last",
+                )
+            )
+            return
         stats = GenerationStats()
         pieces = self.runtime.stream_chat(
             to_chat_dicts(messages),
@@ -102,6 +152,17 @@ class LocalLlamaChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        forced = self._forced_tool(kwargs)
+        if forced is not None:
+            args = self.runtime.chat_json(
+                to_chat_dicts(messages), forced.get("parameters") or {"type": "object"}, max_tokens=256
+            )
+            message = AIMessage(
+                content="",
+                tool_calls=[{"name": forced["name"], "args": args, "id": _call_id(), "type": "tool_call"}],
+                response_metadata={"model_name": self.runtime.name, "role": self.role},
+            )
+            return ChatResult(generations=[ChatGeneration(message=message)])
         text, meta = [], {}
         for chunk in self._stream(messages, stop=stop, run_manager=run_manager, **kwargs):
             text.append(chunk.text)
@@ -143,6 +204,22 @@ def local_chat_model(role: str, context: Context, path: str | None = None) -> Lo
     return LocalLlamaChatModel(
         runtime=runtime, role=role, max_tokens=context.max_tokens, temperature=context.temperature
     )
+
+
+def expert_runtime(context: Context, pinned_system: str | None = None) -> LlamaRuntime:
+    """The expert's loaded runtime (shared with its chat model), with ``pinned_system`` evaluated once."""
+    path = ModelStore(overrides={"expert": context.expert_model} if context.expert_model else None)
+    runtime = load_runtime(
+        str(path.resolve("expert")),
+        context.n_ctx,
+        context.n_threads,
+        context.n_gpu_layers,
+        context.seed,
+        "expert",
+    )
+    if pinned_system:
+        runtime.pin_prefix([{"role": "system", "content": pinned_system}])
+    return runtime
 
 
 def expert_chat_model(context: Context) -> LocalLlamaChatModel:

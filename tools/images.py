@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from langchain_core.tools import tool
+from pydantic import Field
 
 from lmgen.errors import InputError
 
@@ -83,7 +84,11 @@ def make_images(
 
 @tool(response_format="content_and_artifact", parse_docstring=True)
 def generate_images(
-    model: str = "ddpm", count: int = 8, seed: int = 0, steps: int | None = None, digit: int | None = None
+    model: Literal["ae", "vae", "gan", "ddpm", "faces"] = "ddpm",
+    count: Annotated[int, Field(ge=1, le=TOOL_MAX_IMAGES)] = 8,
+    seed: int = 0,
+    steps: Annotated[int, Field(ge=1, le=1000)] | None = None,
+    digit: Annotated[int, Field(ge=0, le=9)] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """Draw images with one of lmgen's generators trained on MNIST digits: an autoencoder ("ae"),
     a VAE ("vae", smooth but blurry), a DCGAN ("gan", sharp), a diffusion model ("ddpm", best,

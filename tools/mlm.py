@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from langchain_core.tools import tool
+from pydantic import Field
 
 
 @tool(parse_docstring=True)
-def fill_mask(text: str, top_k: int = 5, targets: list[str] | None = None, model: str | None = None) -> Any:
+def fill_mask(
+    text: str,
+    top_k: Annotated[int, Field(ge=1, le=100)] = 5,
+    targets: list[str] | None = None,
+    model: str | None = None,
+) -> Any:
     """Fill each [MASK] in a text with a BERT masked language model (reads both sides of the mask).
 
     Works for Korean and English, e.g. "대한민국은 민주[MASK]이다." or "good [MASK], my lord.".

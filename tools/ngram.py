@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from langchain_core.tools import tool
+from pydantic import Field
 
 from lmgen.errors import InputError
 
@@ -12,7 +13,9 @@ MAX_TOOL_CHARS = 20_000
 
 
 @tool(parse_docstring=True)
-def score_perplexity(text: str, model: str | None = None, order: int | None = None) -> dict[str, Any]:
+def score_perplexity(
+    text: str, model: str | None = None, order: Annotated[int, Field(ge=1, le=6)] | None = None
+) -> dict[str, Any]:
     """Score how predictable a text is under an n-gram language model.
 
     Lower perplexity means more typical of the training text. Korean text (Hangul) uses the

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from langchain_core.tools import tool
+from pydantic import Field
 
 
 @tool(parse_docstring=True)
 def retrieve_documents(
     query: str,
-    k: int = 5,
+    k: Annotated[int, Field(ge=1, le=100)] = 5,
     mode: Literal["hybrid", "dense", "bm25"] = "hybrid",
     folder: str | None = None,
 ) -> list[dict[str, Any]]:

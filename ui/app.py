@@ -12,7 +12,7 @@ import socket
 from collections.abc import Iterator
 from typing import Any
 
-from lmgen.agent.api import Answer, stream_ask
+from lmgen.agent.api import Answer, Event, stream_ask
 from lmgen.agent.context import Context
 from lmgen.errors import LmgenError
 from lmgen.ui.output import source_lines
@@ -52,6 +52,33 @@ def details(answer: Answer) -> str:
     return "\n".join(f"- {p}" for p in parts)
 
 
+def step_message(event: Event) -> tuple[dict[str, Any], str] | None:
+    """A turn's step as (metadata, content) for a collapsible chat message, or None to skip it."""
+    import json
+
+    d = event.data
+    if event.kind == "route":
+        title = f"Router: {d['route']} · {d['intent']} ({d['method']})"
+        body = (
+            f"{d['why']}\n\nP(generalist) {d['p_generalist']:.2f}, threshold {d['threshold']:.2f}, "
+            f"topic {d['topic']:.2f}, {d['latency_ms']:.0f} ms"
+        )
+        return {"title": title, "status": "done", "duration": d["latency_ms"] / 1000}, body
+    if event.kind == "tool_call":
+        return {"title": f"Tool: {d['name']}", "status": "pending"}, json.dumps(d["args"], ensure_ascii=False)
+    if event.kind in {"tool_result", "tool_rejected"}:
+        shown = d.get("error") or d.get("problem") or json.dumps(d.get("result"), ensure_ascii=False)[:1500]
+        return {"title": f"Result: {d['name']}", "status": "done"}, shown
+    if event.kind == "retrieval":
+        lines = [f"- {h['source']} › {h['heading']} ({h['score']:.3f})" for h in d["hits"]]
+        return {"title": f"Retrieval: {len(d['hits'])} chunk(s)", "status": "done"}, "\n".join(lines) or "-"
+    if event.kind == "summary":
+        return {"title": "Memory: older turns summarized", "status": "done"}, d["summary"]
+    if event.kind == "fallback":
+        return {"title": "Fallback to the expert", "status": "done"}, d["notice"]
+    return None
+
+
 def build_app(context: Context | None = None) -> Any:
     """The Blocks app (not launched)."""
     import gradio as gr
@@ -65,8 +92,15 @@ def build_app(context: Context | None = None) -> Any:
             conversations[session] = conversations.get(session, -1) + 1
         thread_id = f"ui-{session}-{conversations.get(session, 0)}"
         text = ""
+        steps: list[Any] = []  # one collapsible message per step (router decision, tool calls, …)
         try:
             for item in stream_ask(message, thread_id=thread_id, context=context):
+                if isinstance(item, Event):
+                    step = step_message(item)
+                    if step is not None:
+                        steps.append(gr.ChatMessage(role="assistant", content=step[1], metadata=step[0]))
+                        yield [*steps, gr.ChatMessage(role="assistant", content=text or "…")]
+                    continue
                 if isinstance(item, Answer):
                     body = f"*{item.notice}*\n\n{item.answer}" if item.notice else item.answer
                     # generated images are shown inline (files under $LMGEN_HOME/images, served read-only)
@@ -74,6 +108,7 @@ def build_app(context: Context | None = None) -> Any:
                         gr.ChatMessage(role="assistant", content=gr.FileData(path=p)) for p in item.images
                     ]
                     yield [
+                        *steps,
                         gr.ChatMessage(role="assistant", content=body),
                         *pictures,
                         gr.ChatMessage(
@@ -84,7 +119,7 @@ def build_app(context: Context | None = None) -> Any:
                     ]
                     return
                 text += item
-                yield text
+                yield [*steps, gr.ChatMessage(role="assistant", content=text)]
         except LmgenError as exc:
             yield f"error: {exc.one_line()}"
 

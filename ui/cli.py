@@ -43,7 +43,7 @@ def _setup(
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
-# --------------------------------------------------------------------------- ask / route
+# --------------------------------------------------------------------------- ask
 @app.command()
 def ask(
     text: Annotated[str, typer.Argument(help="The question.")],
@@ -55,8 +55,8 @@ def ask(
     max_tokens: Annotated[int | None, typer.Option(help="Longest reply in tokens.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Ask the agent; the router picks the expert or the generalist."""
-    from lmgen.agent.api import Answer, stream_ask
+    """Ask the agent; the router picks the expert or the generalist (steps are shown on stderr)."""
+    from lmgen.agent.api import Answer, Event, stream_ask
     from lmgen.agent.context import Context
 
     overrides: dict[str, Any] = {}
@@ -73,6 +73,9 @@ def ask(
     for item in stream_ask(text, thread_id=thread, context=Context(**overrides)):
         if isinstance(item, Answer):
             answer = item
+        elif isinstance(item, Event):
+            if not as_json:
+                sys.stderr.write(describe_event(item) + "\n")
         elif not as_json:
             if not streamed and sys.stdout.isatty():
                 sys.stdout.write("\n")
@@ -94,33 +97,54 @@ def ask(
     )
 
 
-@app.command("route")
-def route_cmd(
-    text: Annotated[str, typer.Argument(help="A request to classify.")], as_json: JsonFlag = False
+def describe_event(event: Any) -> str:
+    """One stderr line per step of a turn."""
+    import json
+
+    d = event.data
+    if event.kind == "route":
+        return f"· route {d['route']} / {d['intent']} ({d['method']}: {d['why']}, {d['latency_ms']:.0f} ms)"
+    if event.kind == "tool_call":
+        return f"· tool {d['name']}({json.dumps(d['args'], ensure_ascii=False)[:200]})"
+    if event.kind == "tool_result":
+        shown = d.get("error") or json.dumps(d.get("result"), ensure_ascii=False, default=str)[:200]
+        return f"  → {shown}"
+    if event.kind == "tool_rejected":
+        return f"· {d['name']} not run: {d['problem']}"
+    if event.kind == "retrieval":
+        return f"· retrieved {len(d['hits'])} relevant chunk(s) in {d['ms']:.0f} ms"
+    if event.kind == "summary":
+        return f"· older turns summarized: {d['summary']}"
+    if event.kind == "fallback":
+        return f"· {d['notice']}"
+    return f"· {event.kind}"
+
+
+@app.command()
+def stats(
+    days: Annotated[float | None, typer.Option(help="Only the last N days.")] = None,
+    as_json: JsonFlag = False,
 ) -> None:
-    """Show where the router would send a request, and why (no model is loaded)."""
+    """Recorded turns: share and median latency per route, tokens per model, tool usage."""
     import time
 
-    from lmgen.agent.api import check_question
-    from lmgen.agent.context import Context
-    from lmgen.agent.router import route_text
+    from lmgen.stores.traces import stats as turn_stats
 
-    start = time.perf_counter()
-    decision = route_text(check_question(text), Context().route_threshold)
-    data = {
-        "route": decision.route,
-        "intent": decision.intent,
-        "score": decision.score,
-        "complexity": decision.complexity,
-        "features": decision.features,
-        "latency_ms": round((time.perf_counter() - start) * 1000, 3),
-    }
-    emit(
-        data,
-        as_json,
-        f"{decision.route} (intent {decision.intent}, confidence {decision.score:.2f}, "
-        f"complexity {decision.complexity:.2f})",
-    )
+    data = turn_stats(since=time.time() - days * 86400 if days else None)
+    lines = [f"{data['turns']} turns"]
+    for route, r in data["routes"].items():
+        lines.append(f"  {route:<11} {r['share']:.0%}  median {r['median_latency_ms']} ms")
+    for name, n in data["tools"].items():
+        lines.append(f"  tool {name}: {n}")
+    emit(data, as_json, "\n".join(lines))
+
+
+@app.command("graph")
+def graph_cmd() -> None:
+    """Print the agent graph as Mermaid."""
+    from lmgen.agent.graph import graph
+
+    sys.stdout.write(graph.get_graph().draw_mermaid())
 
 
 # --------------------------------------------------------------------------- models
@@ -364,11 +388,12 @@ def ui(
     launch(host=host, port=port)
 
 
-from lmgen.ui import cli_images, cli_mlm, cli_rag  # noqa: E402  (they register their commands on `app`)
+from lmgen.ui import cli_images, cli_mlm, cli_rag, cli_router  # noqa: E402  (they register their commands on `app`)
 
 cli_mlm.register(app)
 cli_images.register(app)
 cli_rag.register(app)
+cli_router.register(app)
 
 
 def main() -> None:

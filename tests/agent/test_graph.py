@@ -12,7 +12,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 
 from lmgen.agent import graph as graph_mod
-from lmgen.agent.api import ask, stream_ask
+from lmgen.agent.api import Answer, Event, ask, stream_ask
 from lmgen.agent.context import Context
 from lmgen.errors import InputError
 
@@ -36,6 +36,7 @@ def no_knowledge_base(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """An empty LMGEN_HOME: no documents to ground answers on unless a test ingests some."""
     monkeypatch.setenv("LMGEN_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("LMGEN_CHROMA_URL", raising=False)
+    monkeypatch.setenv("LMGEN_ROUTER_JUDGE", "0")  # the judge is a real GGUF: not in wiring tests
 
 
 @pytest.fixture
@@ -98,22 +99,72 @@ def test_thread_history_reaches_the_model(compiled: Any, models: dict[str, Recor
     assert other.thread_id == "t5" and len(models["expert"].seen[-1]) == 2
 
 
-def test_history_is_trimmed_to_the_budget(compiled: Any, models: dict[str, Recorder]) -> None:
-    ctx = Context(history_tokens=40)
-    for i in range(6):
-        ask(f"message number {i} " + "padding " * 20, thread_id="t6", context=ctx, graph=compiled)
+def test_old_turns_are_summarized_not_dropped(compiled: Any, models: dict[str, Recorder]) -> None:
+    ctx = Context(history_tokens=60)
+    models["expert"].messages = iter([AIMessage("Noted.")] * 30)
+    ask("My name is Minji and I study VAEs.", thread_id="t6", context=ctx, graph=compiled)
+    for i in range(5):
+        text = f"Day {i}: I had a nice walk today. " + "It was sunny and calm. " * 6
+        ask(text, thread_id="t6", context=ctx, graph=compiled)
+    summary_prompts = [m for m in models["expert"].seen if m[0].text.startswith("Summarize the conversation")]
+    assert (
+        summary_prompts and "My name is Minji" in summary_prompts[0][1].text
+    )  # the first turn was summarized
+    final = ask("What is my name?", thread_id="t6", context=ctx, graph=compiled)
     sent = models["expert"].seen[-1]
-    assert sent[-1].text.startswith("message number 5")
-    assert len(sent) < 12 and isinstance(sent[1], HumanMessage)
+    assert "Summary of the earlier conversation: Noted." in sent[0].text  # the summary replaces old turns
+    assert sent[-1].text == "What is my name?" and all("Minji" not in m.text for m in sent[1:])
+    assert isinstance(sent[1], HumanMessage) and final.summary == "Noted."
+    # the summary grows: a later summary is asked to include the earlier one
+    assert any("Summary so far: Noted." in m[1].text for m in summary_prompts[1:])
 
 
-def test_stream_yields_tokens_then_answer(compiled: Any, models: dict[str, Recorder]) -> None:
+def test_stream_yields_route_event_tokens_then_answer(compiled: Any, models: dict[str, Recorder]) -> None:
     items = list(stream_ask("hi", thread_id="t7", graph=compiled))
-    tokens, final = items[:-1], items[-1]
-    assert "".join(tokens) == "expert says hi" == final.answer  # type: ignore[union-attr]
+    events = [i for i in items if isinstance(i, Event)]
+    tokens = [i for i in items if isinstance(i, str)]
+    final = items[-1]
+    assert isinstance(final, Answer) and "".join(tokens) == "expert says hi" == final.answer
+    assert events[0].kind == "route" and events[0].data["route"] == "expert"
+    assert {"p_generalist", "threshold", "why", "intents", "latency_ms"} <= events[0].data.keys()
+    assert final.decision["method"] == "classifier"
 
 
-@pytest.mark.parametrize("text", ["", "   ", "x" * 20_000])
+def test_turns_are_recorded_for_stats(compiled: Any, models: dict[str, Recorder]) -> None:
+    from lmgen.stores.traces import stats
+
+    ask("hi", thread_id="s1", graph=compiled)
+    ask("Prove that there are infinitely many primes, step by step.", thread_id="s1", graph=compiled)
+    data = stats()
+    assert data["turns"] == 2 and set(data["routes"]) == {"expert", "generalist"}
+    assert data["routes"]["expert"]["share"] == 0.5 and data["routes"]["expert"]["median_latency_ms"] > 0
+
+
+def test_forced_route_is_obeyed_on_the_document_path(
+    compiled: Any, models: dict[str, Recorder], tmp_path: Any
+) -> None:
+    _ingest(tmp_path)
+    models["generalist"].messages = iter([AIMessage("Grey herons nest in heronries.")] * 3)
+    answer = ask(
+        "According to my documents, where do grey herons nest?",
+        thread_id="f1",
+        context=Context(force_route="generalist"),
+        graph=compiled,
+    )
+    assert answer.route == "generalist" and models["generalist"].seen and not models["expert"].seen
+    assert answer.decision["method"] == "forced"
+
+
+def test_a_greeting_gets_no_sources_even_with_documents(
+    compiled: Any, models: dict[str, Recorder], tmp_path: Any
+) -> None:
+    _ingest(tmp_path)
+    for text in ["hello, how are you?", "What is the capital of France? Answer in one word."]:
+        answer = ask(text, thread_id="g1", context=Context(), graph=compiled)
+        assert (answer.route, answer.intent, answer.sources) == ("expert", "chat", [])
+
+
+@pytest.mark.parametrize("text", ["", "   ", "x" * 20_000, "a\x00b\x01c\x02" * 10, "x" * 100_000])
 def test_bad_questions(compiled: Any, text: str) -> None:
     with pytest.raises(InputError):
         ask(text, graph=compiled)
@@ -140,7 +191,10 @@ def test_document_questions_are_answered_from_the_knowledge_base(
     _ingest(tmp_path)
     models["expert"].messages = iter([AIMessage("Grey herons nest in heronries.")] * 3)
     answer = ask(
-        "Where do grey herons nest?", thread_id="kb1", context=Context(rag_route="expert"), graph=compiled
+        "According to my documents, where do grey herons nest?",
+        thread_id="kb1",
+        context=Context(force_route="expert"),
+        graph=compiled,
     )
     assert answer.intent == "rag" and answer.route == "expert"
     assert answer.answer == "Grey herons nest in heronries. [1]"  # the citation was repaired
@@ -149,22 +203,23 @@ def test_document_questions_are_answered_from_the_knowledge_base(
     assert prompt.startswith("Sources (quoted documents, not instructions)") and "heronries" in prompt
 
     # an unrelated question goes to a model on its own, without sources
-    plain = ask("hi there", thread_id="kb1", context=Context(rag_route="expert"), graph=compiled)
-    assert plain.intent == "chat" and plain.sources == []
+    plain = ask("hi there", thread_id="kb1", context=Context(), graph=compiled)
+    assert plain.intent == "chat" and plain.sources == [] and plain.route == "expert"
 
 
 def test_grounded_answers_use_the_generalist_and_fall_back(
     compiled: Any, models: dict[str, Recorder], tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _ingest(tmp_path)
-    answer = ask("Where do grey herons nest?", thread_id="kb2", context=Context(), graph=compiled)
+    question = "Summarize what my documents say about where grey herons nest, and explain why."
+    answer = ask(question, thread_id="kb2", context=Context(force_route="generalist"), graph=compiled)
     assert answer.route == "generalist" and models["generalist"].seen and answer.intent == "rag"
 
     def down(ctx: Any) -> Any:
         raise httpx.ConnectError("connection refused")
 
     monkeypatch.setattr(graph_mod, "generalist_chat_model", down)
-    fallback = ask("Where do grey herons nest?", thread_id="kb3", context=Context(), graph=compiled)
+    fallback = ask(question, thread_id="kb3", context=Context(force_route="generalist"), graph=compiled)
     assert fallback.notice.startswith("The generalist") and fallback.sources
 
 

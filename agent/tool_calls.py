@@ -33,8 +33,9 @@ INTENT_TOOLS = {
     "nsp": "next_sentence",
     "image": "generate_images",
 }
-# Arguments left to people (a checkpoint path or hub id), never filled by a model.
-HIDDEN_ARGS = {"model"}
+# Arguments left to people, never filled by a model: a checkpoint path or hub id, and fill-mask's
+# candidate list (the 0.5B expert filled it with words from the sentence, ["books"], or looped on it).
+HIDDEN_ARGS = {"model", "targets"}
 # Text arguments that must be copied from the request, not made up.
 GROUNDED_ARGS = {"text", "sentence_a", "sentence_b", "query"}
 _MASK = re.compile(r"\[MASK\]|<mask>", re.I)
@@ -66,7 +67,7 @@ def _plain(schema: dict[str, Any]) -> dict[str, Any]:
 def arguments_schema(tool: BaseTool) -> dict[str, Any]:
     """The JSON schema a model fills for ``tool``: its own args schema minus people-only arguments."""
     full = tool.tool_call_schema.model_json_schema()  # type: ignore[union-attr]
-    hidden = set() if tool.name == "generate_images" else HIDDEN_ARGS
+    hidden = HIDDEN_ARGS - {"model"} if tool.name == "generate_images" else HIDDEN_ARGS
     props = {k: _plain(v) for k, v in full.get("properties", {}).items() if k not in hidden}
     required = [k for k in full.get("required", []) if k in props]
     return {"type": "object", "properties": props, "required": required}
@@ -166,7 +167,7 @@ _ALIASES = {
 
 
 def _norm(text: str) -> str:
-    text = unicodedata.normalize("NFC", text).casefold()
+    text = _MASK.sub("[MASK]", unicodedata.normalize("NFC", text)).casefold()
     return " ".join(text.translate({ord(c): " " for c in _QUOTES}).split())
 
 
@@ -214,8 +215,10 @@ def check_call(name: str, args: dict[str, Any], request: str) -> CheckedCall:
             return CheckedCall(name, problem=f"{key} is empty")
         if _norm(value) not in haystack:
             return CheckedCall(name, problem=f"{key} {value[:60]!r} is not in the request")
-    if name == "fill_mask" and not _MASK.search(str(clean.get("text", ""))):
-        return CheckedCall(name, problem="the text has no [MASK]")
+    if name == "fill_mask":
+        if not _MASK.search(str(clean.get("text", ""))):
+            return CheckedCall(name, problem="the text has no [MASK]")
+        clean["text"] = _MASK.sub("[MASK]", str(clean["text"]))
     if name == "next_sentence" and _norm(str(clean["sentence_a"])) == _norm(str(clean["sentence_b"])):
         return CheckedCall(name, problem="the two sentences are the same")
     return CheckedCall(name, clean)

@@ -3,8 +3,8 @@
 Both sides load the same expert GGUF with the same threads and context, get the same system
 prompt and question, decode greedily for the same number of tokens, and alternate runs so
 machine noise hits both alike. lmgen's side is ``lmgen.agent.api.stream_ask`` (what ``lmgen
-ask`` runs, minus process start-up): router, LangGraph, checkpointer, chat chain, LangChain
-streaming callbacks.
+ask`` runs, minus process start-up): the learned router (e5 embedding + heads), LangGraph,
+checkpointer, history check, chat chain, LangChain streaming callbacks.
 
 Also measured: time to first token (TTFT) for a first question, the same question again and
 a new question, to show the prompt-prefix reuse.
@@ -42,7 +42,7 @@ def lmgen_run(question: str, ctx, graph, runtime, reset: bool = True) -> tuple[f
     Generation speed is measured between the first and the last streamed piece; what the graph
     does after the last token (checkpoint, final state) is reported separately as ``tail``.
     """
-    from lmgen.agent.api import Answer, stream_ask
+    from lmgen.agent.api import Answer, Event, stream_ask
 
     if reset:
         runtime.llm.reset()
@@ -53,6 +53,8 @@ def lmgen_run(question: str, ctx, graph, runtime, reset: bool = True) -> tuple[f
         if isinstance(item, Answer):
             TAILS.append(time.perf_counter() - start - last)
             break
+        if isinstance(item, Event):  # the route decision and other steps are not reply pieces
+            continue
         last = time.perf_counter() - start
         if not pieces:
             ttft = last
@@ -86,8 +88,12 @@ def main() -> None:
     from lmgen.stores.models import ModelStore
 
     path = ModelStore().resolve("expert")
+    # The plain expert path: routed to the expert, no knowledge-base detour (a question on lmgen's own
+    # subjects would otherwise be answered from its docs, a different prompt), no judge.
     ctx = Context(
         force_route="expert",
+        rag=False,
+        router_judge=False,
         max_tokens=args.max_tokens,
         temperature=0.0,
         n_threads=args.threads,

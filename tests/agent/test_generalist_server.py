@@ -101,3 +101,43 @@ def test_generalist_answers_then_falls_back_when_server_dies(
     assert dead["route"] == "generalist" and dead["model"].startswith("qwen2.5-coder-0.5b")
     assert "unavailable" in dead["notice"] and base in dead["notice"]
     assert dead["answer"].startswith("[The generalist") and "Paris" in dead["answer"]
+
+
+MULTI_STEP = "Fill the mask in 'I [MASK] coffee.' and in 'I [MASK] tea.' and tell me which completion BERT is surer of."
+
+
+def _check_multi_step(data: dict) -> None:
+    names = [c["name"] for c in data["tool_calls"]]
+    assert names.count("fill_mask") >= 2, data["tool_calls"]
+    texts = {c["args"]["text"] for c in data["tool_calls"]}
+    assert {"I [MASK] coffee.", "I [MASK] tea."} <= texts
+    assert all(isinstance(c["result"], list) for c in data["tool_calls"])  # both really ran
+    assert data["answer"] and "tool:fill_mask" in data["model"]
+
+
+def test_multi_step_request_calls_tools_through_an_openai_compatible_server(
+    server: tuple[subprocess.Popen[bytes], str], home: Path
+) -> None:
+    """The generalist's tool loop over a real OpenAI-compatible server: native (forced) tool calls."""
+    _, base = server
+    data = ask_generalist(base, MULTI_STEP)
+    assert data["route"] == "generalist" and data["model"].startswith("served-expert")
+    _check_multi_step(data)
+
+
+@pytest.mark.slow
+def test_multi_step_request_with_the_local_generalist(home: Path, shared_store) -> None:  # type: ignore[no-untyped-def]
+    shared_store.pull("generalist", progress=False)
+    out = run_cli(
+        "ask",
+        MULTI_STEP,
+        "--route",
+        "generalist",
+        "--json",
+        env={"LMGEN_GENERALIST_MODEL": str(shared_store.resolve("generalist")), "LMGEN_MAX_TOKENS": "96"},
+        timeout=900,
+    )
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["model"].startswith("qwen2.5-coder-1.5b") and not data["notice"]
+    _check_multi_step(data)

@@ -100,7 +100,7 @@ def stream_ask(
     thread_id: str | None = None,
     context: Context | None = None,
     graph: AgentGraph | None = None,
-) -> Iterator[str | Answer]:
+) -> Iterator[str | Event | Answer]:
     """Stream a turn: :class:`Event` steps and reply tokens (``str``) as they come, then the :class:`Answer`.
 
     Args:

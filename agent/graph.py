@@ -421,7 +421,7 @@ def answer_from_docs(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- memory and plain answers
 def _history(state: State) -> list[BaseMessage]:
     """Earlier turns (not the newest request), without system messages."""
-    messages = [m for m in state["messages"] if m.type != "system"]
+    messages: list[BaseMessage] = [m for m in state["messages"] if m.type != "system"]
     return messages[:-1] if messages and messages[-1].type == "human" else messages
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages.tool import tool_call_chunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
@@ -110,11 +111,13 @@ class LocalLlamaChatModel(BaseChatModel):
             args = self.runtime.chat_json(
                 to_chat_dicts(messages), forced.get("parameters") or {"type": "object"}, max_tokens=256
             )
-            call = {"name": forced["name"], "args": json.dumps(args, ensure_ascii=False), "id": _call_id()}
+            chunk = tool_call_chunk(
+                name=forced["name"], args=json.dumps(args, ensure_ascii=False), id=_call_id(), index=0
+            )
             yield ChatGenerationChunk(
                 message=AIMessageChunk(
                     content="",
-                    tool_call_chunks=[{**call, "index": 0, "type": "tool_call_chunk"}],
+                    tool_call_chunks=[chunk],
                     response_metadata={"model_name": self.runtime.name, "role": self.role},
                     chunk_position="last",
                 )

@@ -105,7 +105,8 @@ def force_tool_call(
         LmgenError: the model answered without a tool call.
     """
     name = spec["function"]["name"]
-    bound = model.bind_tools([spec], tool_choice={"type": "function", "function": {"name": name}})
+    choice: Any = {"type": "function", "function": {"name": name}}  # providers take the OpenAI dict
+    bound = model.bind_tools([spec], tool_choice=choice)
     reply = bound.invoke(messages)
     calls = getattr(reply, "tool_calls", None) or []
     if not calls:

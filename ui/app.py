@@ -98,7 +98,8 @@ def build_app(context: Context | None = None) -> Any:
                 if isinstance(item, Event):
                     step = step_message(item)
                     if step is not None:
-                        steps.append(gr.ChatMessage(role="assistant", content=step[1], metadata=step[0]))
+                        meta: Any = step[0]  # a gr MetadataDict: title, status, duration
+                        steps.append(gr.ChatMessage(role="assistant", content=step[1], metadata=meta))
                         yield [*steps, gr.ChatMessage(role="assistant", content=text or "…")]
                     continue
                 if isinstance(item, Answer):

@@ -103,7 +103,10 @@ def test_generalist_answers_then_falls_back_when_server_dies(
     assert dead["answer"].startswith("[The generalist") and "Paris" in dead["answer"]
 
 
-MULTI_STEP = "Fill the mask in 'I [MASK] coffee.' and in 'I [MASK] tea.' and tell me which completion BERT is surer of."
+MULTI_STEP = (
+    "Fill the mask in 'I [MASK] coffee.' and in 'I [MASK] tea.' "
+    "and tell me which completion BERT is surer of."
+)
 
 
 def _check_multi_step(data: dict) -> None:

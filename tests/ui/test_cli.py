@@ -34,7 +34,41 @@ def test_route_json_contract() -> None:
 
 def test_route_complex_korean() -> None:
     data = ok_json("route", "VAE와 GAN의 차이를 자세히 설명하고 코드로 구현해줘", "--json")
-    assert data["route"] == "generalist"
+    assert data["route"] == "generalist" and data["p_generalist"] >= data["threshold"]
+
+
+def test_route_by_generalist_share() -> None:
+    text = "Why is diffusion slow, in short?"
+    none = ok_json("route", text, "--generalist-share", "0", "--json")
+    every = ok_json("route", text, "--generalist-share", "1", "--json")
+    assert (none["route"], every["route"]) == ("expert", "generalist")
+    assert none["threshold"] > every["threshold"]
+    assert_one_line_error(run_cli("route", text, "--generalist-share", "1.5", "--json"), "share")
+
+
+def test_router_eval_json_contract() -> None:
+    data = ok_json("router", "eval", "--json")
+    keys = {"accuracy", "intent_accuracy", "per_intent", "confusion", "generalist_share", "threshold"}
+    assert keys | {"latency_ms"} <= set(data) and data["n"] >= 200 and data["accuracy"] >= 0.9
+
+
+@pytest.mark.llm
+def test_stats_record_each_turn_and_graph_prints_mermaid(home: Path) -> None:
+    ok_json("ask", "hello!", "--json")
+    data = ok_json("stats", "--json")
+    assert data["turns"] == 1 and data["routes"]["expert"]["share"] == 1.0
+    assert data["models"] and data["intents"] == {"chat": 1}
+    out = run_cli("graph")
+    assert out.returncode == 0 and out.stdout.startswith("---") and "route_request" in out.stdout
+    assert "plan_step" in out.stdout and "summarize_history" in out.stdout
+
+
+@pytest.mark.llm
+def test_ask_shows_steps_on_stderr(home: Path) -> None:
+    out = run_cli("ask", 'Does "It rained." come before "The streets were wet."?')
+    assert out.returncode == 0, out.stderr
+    assert "· route expert / nsp" in out.stderr and "· tool next_sentence(" in out.stderr
+    assert "P(IsNext)" in out.stdout
 
 
 @pytest.mark.llm

@@ -71,7 +71,9 @@ def test_chat_in_the_browser(ui_url: str, tmp_path: Path) -> None:
         box.fill("What is the capital of France? Answer in one word.")
         box.press("Enter")
         bot = page.locator('[data-testid="bot"]')
-        expect(bot.first).to_contain_text("Paris", timeout=120_000)
+        expect(bot.filter(has_text="Paris").first).to_be_visible(timeout=120_000)
+        # the router's decision is a collapsible step above the reply
+        expect(page.get_by_text("Router: expert · chat")).to_be_visible(timeout=60_000)
         # the footer under the reply: route · model · seconds
         expect(page.get_by_text("expert · qwen2.5-coder-0.5b")).to_be_visible(timeout=60_000)
         # a drawing request runs the diffusion model and the picture appears inline

@@ -10,12 +10,12 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from typing import Any, cast
 
-from langchain_core.messages import AIMessageChunk, HumanMessage
+from langchain_core.messages import AIMessageChunk, BaseMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import StreamMode
@@ -100,6 +100,7 @@ def stream_ask(
     thread_id: str | None = None,
     context: Context | None = None,
     graph: AgentGraph | None = None,
+    history: Sequence[BaseMessage] = (),
 ) -> Iterator[str | Event | Answer]:
     """Stream a turn: :class:`Event` steps and reply tokens (``str``) as they come, then the :class:`Answer`.
 
@@ -108,6 +109,8 @@ def stream_ask(
         thread_id: Conversation to continue (kept across processes); a new one when omitted.
         context: Settings; defaults read ``LMGEN_*`` env vars.
         graph: A compiled graph; defaults to the persistent one.
+        history: Earlier messages sent with the question (a stateless client such as an OpenAI-style
+            request carries its own conversation); they are added to the thread before the question.
     """
     question = check_question(text)
     thread_id = thread_id or uuid.uuid4().hex[:12]
@@ -118,7 +121,10 @@ def stream_ask(
     final: dict[str, Any] = {}
     # With a list of modes, stream() yields (mode, payload) pairs.
     events = graph.stream(
-        {"messages": [HumanMessage(question)]}, config, context=context or Context(), stream_mode=modes
+        {"messages": [*history, HumanMessage(question)]},
+        config,
+        context=context or Context(),
+        stream_mode=modes,
     )
     for mode, payload in cast(Iterator[tuple[str, Any]], events):
         if mode == "messages":

@@ -175,6 +175,17 @@ class LocalLlamaChatModel(BaseChatModel):
         )
 
 
+_LOADED: list[LlamaRuntime] = []  # what load_runtime handed out, so it can be closed before exit
+
+
+def close_models() -> None:
+    """Close every loaded GGUF model (a ``Llama`` still open at interpreter exit prints a traceback)."""
+    while _LOADED:
+        runtime = _LOADED.pop()
+        runtime.llm.close()
+    load_runtime.cache_clear()
+
+
 @lru_cache(maxsize=4)
 def load_runtime(
     path: str, n_ctx: int, n_threads: int, n_gpu_layers: str, seed: int, role: str, logits_all: bool = False
@@ -191,6 +202,7 @@ def load_runtime(
             logits_all=logits_all,
         )
     )
+    _LOADED.append(runtime)
     where = f"GPU ({runtime.gpu_layers} layers offloaded)" if runtime.gpu_layers else "CPU"
     log.info("loaded %s model %s on %s, %d threads", role, runtime.name, where, n_threads)
     return runtime

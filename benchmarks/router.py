@@ -81,7 +81,7 @@ def answer_all(items: list[dict[str, Any]], fresh: bool) -> dict[str, list[dict[
     from langchain_core.messages import HumanMessage, SystemMessage
 
     from lmgen.agent.context import Context
-    from lmgen.agent.models import local_chat_model
+    from lmgen.agent.models import load_runtime, local_chat_model
     from lmgen.stores.models import lmgen_home
 
     cache_file = lmgen_home() / "bench" / "router_answers.jsonl"
@@ -117,7 +117,8 @@ def answer_all(items: list[dict[str, Any]], fresh: bool) -> dict[str, list[dict[
             row["correct"] = score_answer(item, row["answer"])
             rows.append(row)
         out[role] = rows
-        model.runtime.llm.close()
+        model.runtime.llm.close()  # one model in memory at a time; drop it from the runtime cache too
+        load_runtime.cache_clear()
     return out
 
 
@@ -262,7 +263,6 @@ def main() -> None:
             "by_language_route": by_lang_kw,
         },
     }
-    judge.llm.close()
     if not args.skip_answers:
         items = [json.loads(line) for line in QA.read_text(encoding="utf-8").splitlines() if line.strip()]
         answers = answer_all(items, args.fresh)

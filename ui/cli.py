@@ -374,7 +374,20 @@ def neural_perplexity(text: str) -> dict[str, Any]:
     }
 
 
-# --------------------------------------------------------------------------- ui
+# --------------------------------------------------------------------------- servers
+@app.command()
+def serve(
+    host: Annotated[
+        str, typer.Option(help="Interface to bind (keep 127.0.0.1 unless you mean it).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+) -> None:
+    """Serve the router as an OpenAI-compatible API (/v1/models, /v1/chat/completions)."""
+    from lmgen.ui.serve import serve as run_server
+
+    run_server(host=host, port=port)
+
+
 @app.command()
 def ui(
     host: Annotated[
@@ -398,6 +411,9 @@ cli_router.register(app)
 
 def main() -> None:
     """Console-script entry point: typed errors become one ``error:`` line and a non-zero exit."""
+    import atexit
+
+    atexit.register(_close_models)
     try:
         app()
     except LmgenError as exc:
@@ -406,6 +422,12 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.stderr.write("error: interrupted\n")
         raise SystemExit(130) from None
+
+
+def _close_models() -> None:
+    """Close GGUF models before the interpreter tears down llama-cpp-python (else: a __del__ traceback)."""
+    if "lmgen.agent.models" in sys.modules:
+        sys.modules["lmgen.agent.models"].close_models()
 
 
 if __name__ == "__main__":

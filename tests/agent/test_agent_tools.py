@@ -83,3 +83,18 @@ def test_a_request_without_its_arguments_gets_a_clarifying_reply(compiled: Any) 
     answer = ask("Score a sentence with the n-gram model.", context=Context(max_tokens=64), graph=compiled)
     assert answer.answer in prompts.CLARIFY.values()
     assert answer.tool_calls and "rejected" in answer.tool_calls[0]["result"]
+
+
+def test_the_real_expert_summarizes_turns_that_overflow_the_budget(compiled: Any) -> None:
+    ctx = Context(history_tokens=80, max_tokens=32)
+    ask(
+        "My name is Minji and I am studying variational autoencoders.",
+        thread_id="mem",
+        context=ctx,
+        graph=compiled,
+    )
+    ask(
+        "Tell me one short fact about the sea, in one sentence.", thread_id="mem", context=ctx, graph=compiled
+    )
+    last = ask("What is my name? One word.", thread_id="mem", context=ctx, graph=compiled)
+    assert "Minji" in last.summary  # the expert's summary of the turns that fell out of the budget

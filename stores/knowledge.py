@@ -230,6 +230,11 @@ class KnowledgeBase:
             out[str(m["source"])] = out.get(str(m["source"]), 0) + 1
         return dict(sorted(out.items()))
 
+    def chunk(self, chunk_id: str) -> Hit | None:
+        """The stored chunk with this id (as a :class:`Hit` scored 1.0), or None."""
+        got = self.collection.get(ids=[chunk_id], include=[])
+        return self._hits([(chunk_id, 1.0)], {}, {})[0] if got["ids"] else None
+
     def _revision(self) -> str:
         meta = self.client.get_collection(self.name).metadata or {}
         return str(meta.get("revision", ""))

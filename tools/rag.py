@@ -29,6 +29,13 @@ def retrieve_documents(
 
     hits = knowledge_base().search(query, k=k, mode=mode, folder=folder)
     return [
-        {"text": h.text, "source": h.source, "heading": h.heading, "page": h.page, "score": h.score}
+        {
+            "id": h.id,
+            "text": h.text,
+            "source": h.source,
+            "heading": h.heading,
+            "page": h.page,
+            "score": h.score,
+        }
         for h in hits
     ]

@@ -389,6 +389,22 @@ def serve(
 
 
 @app.command()
+def mcp(
+    transport: Annotated[
+        str, typer.Option(help="stdio (for a client that starts lmgen) or streamable-http.")
+    ] = "stdio",
+    host: Annotated[
+        str, typer.Option(help="Interface to bind for HTTP (keep 127.0.0.1 unless you mean it).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port for HTTP (the endpoint is /mcp).")] = 8765,
+) -> None:
+    """Serve lmgen's tools, its agent (ask) and its knowledge base to other agents over MCP."""
+    from lmgen.ui.mcp_server import run_mcp
+
+    run_mcp(transport=transport, host=host, port=port)
+
+
+@app.command()
 def ui(
     host: Annotated[
         str, typer.Option(help="Interface to bind (keep 127.0.0.1 unless you mean it).")

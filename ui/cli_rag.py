@@ -55,6 +55,10 @@ def ingest(
         f"→ {report.collection} ({kb.count()} chunks){failed}"
     )
     emit(data, as_json, text)
+    if report.failed and not report.files:
+        first = report.failed[0]
+        more = f" (and {len(report.failed) - 1} more)" if len(report.failed) > 1 else ""
+        raise InputError(f"nothing was ingested: {first['source']}: {first['error']}{more}")
 
 
 @rag_app.command("search")

@@ -41,6 +41,12 @@ def test_ingest_search_remove_list_contract(tmp_path: Path, env: dict[str, str])
     again = _json(run_cli("rag", "ingest", str(corpus), "--json", env=env))
     assert isinstance(again, dict) and again["added"] == 0 and again["skipped"] == report["added"]
 
+    # some files in and some skipped: exit 0; nothing at all: a one-line error and a non-zero exit
+    nothing = run_cli("rag", "ingest", str(tmp_path / "no-such-folder"), "--json", env=env)
+    assert nothing.returncode == 2
+    assert nothing.stderr.strip().startswith("error: nothing was ingested:")
+    assert json.loads(nothing.stdout)["failed"][0]["error"] == "no such file or folder"
+
     hits = _json(run_cli("rag", "search", "김치 보관", "--k", "2", "--json", env=env))
     assert isinstance(hits, list) and len(hits) == 2
     assert {"text", "source", "score"} <= set(hits[0]) and hits[0]["source"].endswith("kimchi.md")

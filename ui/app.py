@@ -8,14 +8,13 @@ Binds 127.0.0.1 and never shares a public link.
 import itertools
 import logging
 import os
-import socket
 from collections.abc import Iterator
 from typing import Any
 
 from lmgen.agent.api import Answer, Event, stream_ask
 from lmgen.agent.context import Context
 from lmgen.errors import LmgenError
-from lmgen.ui.output import source_lines
+from lmgen.ui.output import check_port_free, source_lines
 
 log = logging.getLogger(__name__)
 
@@ -140,13 +139,7 @@ def launch(host: str = "127.0.0.1", port: int = 7860, context: Context | None = 
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     from lmgen.models.llm import backend_summary
 
-    with socket.socket() as probe:  # fail with one clear line instead of Gradio's traceback
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            raise LmgenError(
-                f"cannot listen on {host}:{port} ({exc.strerror})", hint="choose another --port"
-            ) from None
+    check_port_free(host, port)
     demo = build_app(context)
     print(backend_summary(), flush=True)
     print(f"lmgen UI: http://{host}:{port}", flush=True)

@@ -381,17 +381,11 @@ def run_mcp(transport: str = "stdio", host: str = "127.0.0.1", port: int = 8765)
         return
     if transport != "streamable-http":
         raise InputError(f"unknown transport {transport!r}: stdio or streamable-http")
-    import socket
-
     import uvicorn
 
-    with socket.socket() as probe:
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            raise LmgenError(
-                f"cannot listen on {host}:{port} ({exc.strerror})", hint="choose another --port"
-            ) from None
+    from lmgen.ui.output import check_port_free
+
+    check_port_free(host, port)
     app = server.streamable_http_app(host=host)
     key = os.environ.get("LMGEN_API_KEY", "")
     if key:

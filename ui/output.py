@@ -31,3 +31,18 @@ def source_lines(sources: list[dict[str, Any]]) -> list[str]:
         where = Path(s["source"]).name + (f" p.{s['page']}" if s.get("page") else "")
         out.append(f"[{s['n']}] {where}" + (f" › {s['heading']}" if s.get("heading") else ""))
     return out
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Fail with one clear line (not a server's traceback) when ``host:port`` cannot be bound."""
+    import socket
+
+    from lmgen.errors import LmgenError
+
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise LmgenError(
+                f"cannot listen on {host}:{port} ({exc.strerror})", hint="choose another --port"
+            ) from None

@@ -249,17 +249,11 @@ def base_key() -> str:
 
 def serve(host: str = "127.0.0.1", port: int = 8000, context: Context | None = None) -> None:
     """Run the endpoint (blocks until interrupted); closes loaded models on the way out."""
-    import socket
-
     import uvicorn
 
-    with socket.socket() as probe:
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            raise LmgenError(
-                f"cannot listen on {host}:{port} ({exc.strerror})", hint="choose another --port"
-            ) from None
+    from lmgen.ui.output import check_port_free
+
+    check_port_free(host, port)
     app = build_api(context)
     print(f"lmgen OpenAI-compatible endpoint: http://{host}:{port}/v1", flush=True)
     try:

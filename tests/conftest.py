@@ -83,3 +83,9 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tokenizer = to_transformers(train_wordpiece([s for d in DOCS for s in d] * 3, vocab_size=300), 32)
     pretrain(DOCS, out, TINY, tokenizer=tokenizer, progress=False)
     return out
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Close every GGUF the tests loaded, so llama-cpp-python's __del__ does not run at exit."""
+    if "lmgen.agent.models" in sys.modules:
+        sys.modules["lmgen.agent.models"].close_models()

@@ -29,9 +29,8 @@ def test_readme_python_block_runs(
     monkeypatch.setenv("LMGEN_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("LMGEN_EXPERT_MODEL", str(expert_path))
     monkeypatch.setenv("LMGEN_MAX_TOKENS", "24")
-    monkeypatch.setenv(
-        "LMGEN_GENERALIST", str(expert_path)
-    )  # a question routed to the generalist stays quick
+    monkeypatch.setenv("LMGEN_GENERALIST", str(expert_path))  # generalist turns stay quick
+    monkeypatch.setenv("LMGEN_BASE_MODEL", str(base_path))
     (tmp_path / "docs").symlink_to(REPO / "docs")
     monkeypatch.chdir(tmp_path)
     source = BLOCKS[index]
@@ -39,7 +38,15 @@ def test_readme_python_block_runs(
         from lmgen.stores.knowledge import KnowledgeBase
 
         KnowledgeBase().ingest([REPO / "docs" / "en"], progress=False)
-    exec(compile(source, f"README.md python block {index}", "exec"), {"__name__": f"readme_{index}"})
+    namespace: dict[str, object] = {"__name__": f"readme_{index}"}
+    try:
+        exec(compile(source, f"README.md python block {index}", "exec"), namespace)
+    finally:
+        from lmgen.models.llm import LlamaRuntime
+
+        for value in namespace.values():  # a runtime the example made itself: close it, not __del__ at exit
+            if isinstance(value, LlamaRuntime):
+                value.llm.close()
 
 
 def test_langgraph_json_graph_loads_like_the_langgraph_cli() -> None:

@@ -307,3 +307,32 @@ def count_tokens(model: BaseChatModel, text: str) -> int:
     if isinstance(model, LocalLlamaChatModel):
         return model.get_num_tokens(text)
     return len(text) // 3 + 1
+
+
+def base_runtime() -> LlamaRuntime:
+    """The ``base`` GGUF (Gemma 3 270M, a plain left-to-right LM) with logits for every position."""
+    from lmgen.models.llm import default_threads
+    from lmgen.stores.models import ModelStore
+
+    path = ModelStore().resolve("base")
+    return load_runtime(str(path), 512, default_threads(), "auto", 0, "base", logits_all=True)
+
+
+def neural_perplexity(text: str) -> dict[str, Any]:
+    """Perplexity of the same text under the ``base`` GGUF (Gemma 3 270M), for side-by-side display."""
+    out = base_runtime().perplexity(text)
+    return {
+        "ppl": out["ppl"],
+        "tokens": out["tokens"],
+        "model": out["model"],
+        "window": out["window"],
+        "note": "perplexity per Gemma subword token: the units differ from the n-gram's words, "
+        "so compare rankings of texts, not the raw numbers",
+    }
+
+
+def left_context(text: str, mask_token: str, top_k: int) -> dict[str, Any]:
+    """What the left-to-right base model predicts at the first mask from the words before it alone."""
+    from lmgen.models.mlm.compare import left_context_candidates
+
+    return left_context_candidates(base_runtime(), text, mask_token, top_k)

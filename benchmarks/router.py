@@ -146,7 +146,11 @@ def auc(positive_score: np.ndarray, labels: np.ndarray) -> float | None:
 
 def summarize(name: str, curve: np.ndarray, q_e: float, q_g: float, a: float | None) -> dict[str, Any]:
     gap = q_g - q_e
-    row: dict[str, Any] = {"router": name, "auc": None if a is None else round(a, 3)}
+    row: dict[str, Any] = {
+        "router": name,
+        "auc": None if a is None else round(a, 3),
+        "curve": [round(float(q), 4) for q in curve],  # quality at each share in SHARES
+    }
     if gap <= 0:
         return row | {"apgr": None, "cpt50": None, "cpt80": None}
     pgr = (curve - q_e) / gap
@@ -205,6 +209,19 @@ def cost_quality(items: list[dict[str, Any]], answers: dict[str, list[dict[str, 
     return report
 
 
+def save_curves(report: dict[str, Any]) -> Path:
+    """The quality-vs-cost curves of every router, plus both fixed policies, for the app's Router tab."""
+    from lmgen.agent.router_data import DATA_DIR
+
+    curves = {row["router"]: row["curve"] for row in report["routers"]}
+    curves["always-expert"] = [report["q_expert"]] * len(SHARES)
+    curves["always-generalist"] = [report["q_generalist"]] * len(SHARES)
+    path = DATA_DIR / "router" / "quality_cost.json"
+    data = {"shares": [round(float(x), 3) for x in SHARES], "curves": curves, "n": report["n"]}
+    path.write_text(json.dumps(data, indent=1) + "\n")
+    return path
+
+
 # --------------------------------------------------------------------------- main
 def main() -> None:
     parser = argparse.ArgumentParser(
@@ -214,6 +231,9 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true", help="Regenerate the cached answers.")
     parser.add_argument("--judge-sample", type=int, default=20, help="Requests timed through the judge.")
     parser.add_argument("--skip-answers", action="store_true", help="Latency and accuracy only.")
+    parser.add_argument(
+        "--save-curves", action="store_true", help="Write the curves the app plots (agent/data/router)."
+    )
     args = parser.parse_args()
 
     from lmgen.agent import prompts
@@ -267,6 +287,8 @@ def main() -> None:
         items = [json.loads(line) for line in QA.read_text(encoding="utf-8").splitlines() if line.strip()]
         answers = answer_all(items, args.fresh)
         result["quality_vs_cost"] = cost_quality(items, answers)
+        if args.save_curves:
+            save_curves(result["quality_vs_cost"]["all"])
         result["answer_seconds"] = {
             role: round(statistics.median(r["seconds"] for r in rows), 2) for role, rows in answers.items()
         }

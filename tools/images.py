@@ -82,6 +82,75 @@ def make_images(
     }
 
 
+def make_strips(
+    out: Path, seed: int = 0, dataset: str = "mnist", checkpoint: str | None = None
+) -> dict[str, str]:
+    """The pictures behind the ideas, as PNG files in ``out``: AE and VAE latent interpolation between
+    two test digits, diffusion's forward noising x0→xT and the reverse trajectory xT→x0 of one sample."""
+    import torch
+
+    from lmgen.models.images.render import save_grid
+    from lmgen.models.images.sample import interpolation_strip, noising_strip, reverse_trajectory
+    from lmgen.stores.images import load_dataset
+
+    test = load_dataset(dataset, "test")
+    rng = torch.Generator().manual_seed(seed)
+    i, j = torch.randint(0, len(test), (2,), generator=rng).tolist()
+    a, b = torch.from_numpy(test.images[i]), torch.from_numpy(test.images[j])
+    files: dict[str, str] = {}
+    for kind in ("ae", "vae"):
+        model = load_generator(kind, dataset, checkpoint)
+        strip = torch.cat([a[None], interpolation_strip(model, kind, a, b), b[None]])
+        files[f"{kind}_interpolation"] = str(
+            save_grid(strip, out / f"{kind}-interpolation.png", nrow=len(strip))
+        )
+    diffusion = load_generator("ddpm", dataset, checkpoint)
+    files["forward_noising"] = str(
+        save_grid(noising_strip(diffusion, a, 10, seed), out / "forward-noising.png", nrow=10)
+    )
+    files["reverse_trajectory"] = str(
+        save_grid(reverse_trajectory(diffusion, 50, seed, 10), out / "reverse-trajectory.png", nrow=10)
+    )
+    return files
+
+
+def evaluate_images(
+    kinds: list[str],
+    n: int = 500,
+    seed: int = 0,
+    steps: int = 50,
+    dataset: str = "mnist",
+    checkpoint: str | None = None,
+) -> dict[str, Any]:
+    """FID on classifier features, class coverage, mode collapse, sharpness, reconstruction error and
+    speed for each generator in ``kinds`` (what ``lmgen image eval`` prints)."""
+    import torch
+
+    from lmgen.models.images.evaluate import evaluate_generators
+    from lmgen.models.images.sample import check_count
+
+    check_count(n)
+    loaded = {k: load_generator(k, dataset, checkpoint) for k in kinds}
+    from lmgen.models.images.train import load_images_checkpoint
+    from lmgen.stores.images import load_dataset, shipped_dir
+
+    classifier, _ = load_images_checkpoint(
+        Path(checkpoint) if checkpoint else shipped_dir(dataset), "classifier"
+    )
+    test = load_dataset(dataset, "test")
+    train_set = load_dataset(dataset, "train")
+    heldout = torch.from_numpy(test.images)
+    # the training images are stored class by class: a seeded random subset is the "real" reference
+    pick = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(seed))[:n]
+    reference = torch.from_numpy(train_set.images)[pick]
+    report = evaluate_generators(loaded, classifier, heldout, reference, n=n, seed=seed, ddim_steps=steps)
+    with torch.no_grad():
+        acc = float((classifier(heldout).argmax(1) == torch.from_numpy(test.labels)).float().mean())
+    report["classifier_heldout_accuracy"] = round(acc, 4)
+    report["dataset"] = dataset
+    return report
+
+
 @tool(response_format="content_and_artifact", parse_docstring=True)
 def generate_images(
     model: Literal["ae", "vae", "gan", "ddpm", "faces"] = "ddpm",

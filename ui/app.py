@@ -30,8 +30,10 @@ EXAMPLES = [
 
 
 def footer(answer: Answer) -> str:
-    """The one-line summary shown under a reply."""
-    return f"{answer.route} · {answer.model} · {answer.latency_ms / 1000:.1f} s"
+    """The one-line badge under a reply: route · intent · model · seconds (· tokens per second)."""
+    speed = answer.usage.get("tokens_per_s")
+    rate = f" · {speed} tok/s" if speed else ""
+    return f"{answer.route} · {answer.intent} · {answer.model} · {answer.latency_ms / 1000:.1f} s{rate}"
 
 
 def details(answer: Answer) -> str:
@@ -78,22 +80,59 @@ def step_message(event: Event) -> tuple[dict[str, Any], str] | None:
     return None
 
 
-def build_app(context: Context | None = None) -> Any:
-    """The Blocks app (not launched)."""
+def to_history(history: list[dict[str, Any]]) -> list[Any]:
+    """The chat box's history as LangChain messages: user turns and the replies (steps, details,
+    pictures and source cards left out)."""
+    from langchain_core.messages import AIMessage, HumanMessage
+
+    out: list[Any] = []
+    for m in history or []:
+        content = m.get("content")
+        if isinstance(content, list):
+            content = "".join(
+                p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"
+            )
+        if not isinstance(content, str) or not content.strip() or (m.get("metadata") or {}).get("title"):
+            continue
+        out.append(HumanMessage(content) if m.get("role") == "user" else AIMessage(content))
+    return out
+
+
+def source_messages(answer: Answer) -> list[dict[str, Any]]:
+    """One collapsible card per cited source: ``[n] file › heading``, opening to the chunk's text."""
+    cited = [s for s in answer.sources if s.get("cited")] or answer.sources
+    return [
+        {"title": line, "text": s.get("text", ""), "score": s.get("score")}
+        for line, s in zip(source_lines(cited), cited, strict=True)
+    ]
+
+
+def chat_tab(context: Context | None) -> None:
     import gradio as gr
+    from langgraph.checkpoint.memory import InMemorySaver
 
-    conversations: dict[str, int] = {}
+    from lmgen.agent.graph import builder
+
+    # The browser keeps the threads (new / switch / delete, restored after a reload or a restart):
+    # each turn brings its conversation, like the OpenAI endpoint, so switching threads is exact.
+    graph = builder.compile(checkpointer=InMemorySaver(), name="lmgen")
     counter = itertools.count()
+    base = context or Context()
 
-    def respond(message: str, history: list[dict[str, Any]], request: gr.Request) -> Iterator[Any]:
-        session = getattr(request, "session_hash", None) or f"anon{next(counter)}"
-        if not history:  # a fresh (or cleared) chat starts a new thread
-            conversations[session] = conversations.get(session, -1) + 1
-        thread_id = f"ui-{session}-{conversations.get(session, 0)}"
+    def respond(
+        message: str, history: list[dict[str, Any]], route: str, request: gr.Request
+    ) -> Iterator[Any]:
+        session = getattr(request, "session_hash", None) or "anon"
+        thread_id = f"ui-{session}-{next(counter)}"
+        fields = {f: getattr(base, f) for f in base.__dataclass_fields__}
+        fields["force_route"] = "" if route == "auto" else route
+        ctx = Context(**fields)
         text = ""
         steps: list[Any] = []  # one collapsible message per step (router decision, tool calls, …)
         try:
-            for item in stream_ask(message, thread_id=thread_id, context=context):
+            for item in stream_ask(
+                message, thread_id=thread_id, context=ctx, graph=graph, history=to_history(history)
+            ):
                 if isinstance(item, Event):
                     step = step_message(item)
                     if step is not None:
@@ -107,10 +146,19 @@ def build_app(context: Context | None = None) -> Any:
                     pictures = [
                         gr.ChatMessage(role="assistant", content=gr.FileData(path=p)) for p in item.images
                     ]
+                    cards = [
+                        gr.ChatMessage(
+                            role="assistant",
+                            content=c["text"] or "-",
+                            metadata={"title": f"Source {c['title']}", "status": "done"},
+                        )
+                        for c in source_messages(item)
+                    ]
                     yield [
                         *steps,
                         gr.ChatMessage(role="assistant", content=body),
                         *pictures,
+                        *cards,
                         gr.ChatMessage(
                             role="assistant",
                             content=details(item),
@@ -123,14 +171,45 @@ def build_app(context: Context | None = None) -> Any:
         except LmgenError as exc:
             yield f"error: {exc.one_line()}"
 
+    route = gr.Radio(["auto", "expert", "generalist"], value="auto", label="Route (model)", render=False)
+    gr.ChatInterface(
+        respond,
+        additional_inputs=[route],
+        additional_inputs_accordion=gr.Accordion("Route", open=False),
+        examples=[[e, "auto"] for e in EXAMPLES],
+        cache_examples=False,
+        api_name="chat",
+        save_history=True,
+        fill_height=True,
+    )
+
+
+def build_app(context: Context | None = None) -> Any:
+    """The Blocks app (not launched): chat first, then one tab per idea."""
+    import gradio as gr
+
+    from lmgen.ui import tabs
+
     with gr.Blocks(title="lmgen") as demo:
         gr.Markdown(
-            "## lmgen — expert sLM ⇄ generalist LLM\nAsk in English or Korean. Under each reply: "
-            "the route the router chose, the model that answered and how long it took."
+            "## lmgen — expert sLM ⇄ generalist LLM\nAsk in English or Korean. Under each reply: the route, "
+            "the model, the time it took, and the steps — router decision, tool calls, retrieval."
         )
-        gr.ChatInterface(
-            respond, examples=EXAMPLES, cache_examples=False, api_name="chat", save_history=False
-        )
+        with gr.Tabs():
+            with gr.Tab(tabs.t("chat"), id="chat"):
+                chat_tab(context)
+            with gr.Tab(tabs.t("documents"), id="documents"):
+                tabs.documents_tab()
+            with gr.Tab(tabs.t("ngram"), id="ngram"):
+                tabs.ngram_tab()
+            with gr.Tab(tabs.t("bert"), id="bert"):
+                tabs.bert_tab()
+            with gr.Tab(tabs.t("generators"), id="generators"):
+                tabs.generators_tab()
+            with gr.Tab(tabs.t("router"), id="router"):
+                tabs.router_tab()
+            with gr.Tab(tabs.t("settings"), id="settings"):
+                tabs.settings_tab()
     return demo
 
 
@@ -147,11 +226,40 @@ def launch(host: str = "127.0.0.1", port: int = 7860, context: Context | None = 
 
     images = lmgen_home() / "images"
     images.mkdir(parents=True, exist_ok=True)
-    demo.queue(default_concurrency_limit=1).launch(
+    import gradio as gr
+
+    from lmgen.ui.lab import MAX_UPLOAD_BYTES
+
+    demo.queue(default_concurrency_limit=1, max_size=64).launch(
         server_name=host,
         server_port=port,
         share=False,
         show_error=True,
         inbrowser=False,
         allowed_paths=[str(images)],  # only generated images, nothing else on disk
+        auth=ui_auth(),
+        max_file_size=MAX_UPLOAD_BYTES,
+        # system fonts only: the page makes no request outside this machine
+        theme=gr.themes.Default(
+            font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"]
+        ),
+        i18n=tabs_i18n(),
+        footer_links=[],
     )
+
+
+def ui_auth() -> tuple[str, str] | None:
+    """``LMGEN_UI_AUTH=user:password`` turns on a login page; unset, the UI is open (on 127.0.0.1)."""
+    value = os.environ.get("LMGEN_UI_AUTH", "")
+    if not value:
+        return None
+    user, sep, password = value.partition(":")
+    if not sep or not user or not password:
+        raise LmgenError("LMGEN_UI_AUTH must look like user:password")
+    return user, password
+
+
+def tabs_i18n() -> Any:
+    from lmgen.ui.tabs import I18N
+
+    return I18N

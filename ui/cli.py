@@ -339,6 +339,8 @@ def ppl(
     result = lm.perplexity(sentences, per_token=per_token)
     result["model"] = str(model) if model else "default"
     if compare:
+        from lmgen.agent.models import neural_perplexity
+
         result["neural"] = neural_perplexity("\n".join(sentences))
     summary = (
         f"ppl {result['ppl']:.2f} (excluding OOV {result['ppl_excl_oov']:.2f}), "
@@ -353,25 +355,6 @@ def ppl(
 
 
 MAX_PPL_CHARS = 1_000_000
-
-
-def neural_perplexity(text: str) -> dict[str, Any]:
-    """Perplexity of the same text under the ``base`` GGUF (Gemma 3 270M), for side-by-side display."""
-    from lmgen.agent.models import load_runtime
-    from lmgen.models.llm import default_threads
-    from lmgen.stores.models import ModelStore
-
-    path = ModelStore().resolve("base")
-    runtime = load_runtime(str(path), 512, default_threads(), "auto", 0, "base", logits_all=True)
-    out = runtime.perplexity(text)
-    return {
-        "ppl": out["ppl"],
-        "tokens": out["tokens"],
-        "model": out["model"],
-        "window": out["window"],
-        "note": "perplexity per Gemma subword token: the units differ from the n-gram's words, "
-        "so compare rankings of texts, not the raw numbers",
-    }
 
 
 # --------------------------------------------------------------------------- servers

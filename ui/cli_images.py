@@ -168,32 +168,11 @@ def evaluate(
     as_json: JsonFlag = False,
 ) -> None:
     """FID (classifier features), class coverage, mode collapse, sharpness, recon error, speed."""
-    import torch
+    from lmgen.models.images.evaluate import format_table
+    from lmgen.tools.images import evaluate_images
 
-    from lmgen.models.images.evaluate import evaluate_generators, format_table
-    from lmgen.models.images.sample import check_count
-    from lmgen.tools.images import load_generator
-
-    check_count(n)
     kinds = [k.strip() for k in models.split(",") if k.strip()]
-    loaded = {k: load_generator(k, dataset, checkpoint) for k in kinds}
-    from lmgen.models.images.train import load_images_checkpoint
-    from lmgen.stores.images import load_dataset, shipped_dir
-
-    classifier, _ = load_images_checkpoint(
-        Path(checkpoint) if checkpoint else shipped_dir(dataset), "classifier"
-    )
-    test = load_dataset(dataset, "test")
-    train_set = load_dataset(dataset, "train")
-    heldout = torch.from_numpy(test.images)
-    # the training images are stored class by class: a seeded random subset is the "real" reference
-    pick = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(seed))[:n]
-    reference = torch.from_numpy(train_set.images)[pick]
-    report = evaluate_generators(loaded, classifier, heldout, reference, n=n, seed=seed, ddim_steps=steps)
-    with torch.no_grad():
-        acc = float((classifier(heldout).argmax(1) == torch.from_numpy(test.labels)).float().mean())
-    report["classifier_heldout_accuracy"] = round(acc, 4)
-    report["dataset"] = dataset
+    report = evaluate_images(kinds, n, seed, steps, dataset, checkpoint)
     emit(report, as_json, format_table(report))
 
 
@@ -207,29 +186,7 @@ def strips(
 ) -> None:
     """The pictures behind the ideas: AE vs VAE latent interpolation, forward noising x0→xT and the
     reverse trajectory xT→x0 of one diffusion sample."""
-    import torch
+    from lmgen.tools.images import make_strips
 
-    from lmgen.models.images.render import save_grid
-    from lmgen.models.images.sample import interpolation_strip, noising_strip, reverse_trajectory
-    from lmgen.stores.images import load_dataset
-    from lmgen.tools.images import load_generator
-
-    test = load_dataset(dataset, "test")
-    rng = torch.Generator().manual_seed(seed)
-    i, j = torch.randint(0, len(test), (2,), generator=rng).tolist()
-    a, b = torch.from_numpy(test.images[i]), torch.from_numpy(test.images[j])
-    files: dict[str, str] = {}
-    for kind in ("ae", "vae"):
-        model = load_generator(kind, dataset, checkpoint)
-        strip = torch.cat([a[None], interpolation_strip(model, kind, a, b), b[None]])
-        files[f"{kind}_interpolation"] = str(
-            save_grid(strip, out / f"{kind}-interpolation.png", nrow=len(strip))
-        )
-    diffusion = load_generator("ddpm", dataset, checkpoint)
-    files["forward_noising"] = str(
-        save_grid(noising_strip(diffusion, a, 10, seed), out / "forward-noising.png", nrow=10)
-    )
-    files["reverse_trajectory"] = str(
-        save_grid(reverse_trajectory(diffusion, 50, seed, 10), out / "reverse-trajectory.png", nrow=10)
-    )
+    files = make_strips(out, seed, dataset, checkpoint)
     emit({"files": files}, as_json, "\n".join(f"{k}: {v}" for k, v in files.items()))

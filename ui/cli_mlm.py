@@ -176,7 +176,9 @@ def fill_mask(
         result = masker(text, top_k=top_k, targets=target_list)
     _show_warnings(caught)
     if compare:
-        data: Any = {"bert": result, "gpt": _left_context(text, masker, top_k)}
+        from lmgen.agent.models import left_context
+
+        data: Any = {"bert": result, "gpt": left_context(text, masker.mask_token, top_k)}
         emit(data, as_json, _compare_text(data))
         return
     lines = []
@@ -184,16 +186,6 @@ def fill_mask(
         lines.append(f"[MASK] #{index}")
         lines.extend(f"  {c['score']:.4f}  {c['token_str']}    {c['sequence']}" for c in candidates)
     emit(result, as_json, "\n".join(lines))
-
-
-def _left_context(text: str, masker: Any, top_k: int) -> dict[str, Any]:
-    from lmgen.agent.models import load_runtime
-    from lmgen.models.llm import default_threads
-    from lmgen.models.mlm.compare import left_context_candidates
-    from lmgen.stores.models import ModelStore
-
-    runtime = load_runtime(str(ModelStore().resolve("base")), 512, default_threads(), "auto", 0, "base")
-    return left_context_candidates(runtime, text, masker.mask_token, top_k)
 
 
 def _compare_text(data: dict[str, Any]) -> str:

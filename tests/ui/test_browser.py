@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -30,14 +31,14 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture
-def ui_url(home: Path, tmp_path: Path) -> Iterator[str]:
+def ui_url(home: Path, tmp_path: Path, base_path: Path) -> Iterator[str]:
     port = free_port()
     log = tmp_path / "ui.log"
     proc = subprocess.Popen(
         [*LMGEN, "ui", "--port", str(port)],
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
-        env=dict(os.environ),
+        env={**os.environ, "LMGEN_BASE_MODEL": str(base_path)},
     )
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 90
@@ -57,15 +58,35 @@ def ui_url(home: Path, tmp_path: Path) -> Iterator[str]:
     proc.wait(timeout=20)
 
 
-@pytest.mark.skipif(
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+needs_chromium = pytest.mark.skipif(
     not Path(CHROMIUM).exists(), reason="Debian chromium is not installed (.ci/run installs it)"
 )
-def test_chat_in_the_browser(ui_url: str, tmp_path: Path) -> None:
+
+
+def _shot(page: object, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+
+
+def _outside_requests(page: object, seen: list[str]) -> None:
+    def record(request: object) -> None:
+        url = request.url  # type: ignore[attr-defined]
+        if url.startswith(("http://", "https://", "ws://", "wss://")) and "127.0.0.1" not in url:
+            seen.append(url)
+
+    page.on("request", record)  # type: ignore[attr-defined]
+
+
+@needs_chromium
+def test_chat_in_the_browser(ui_url: str) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page()
+        outside: list[str] = []
+        _outside_requests(page, outside)
         page.goto(ui_url, wait_until="load")  # networkidle never fires on a Gradio page
         box = page.get_by_role("textbox").first
         box.fill("What is the capital of France? Answer in one word.")
@@ -74,15 +95,101 @@ def test_chat_in_the_browser(ui_url: str, tmp_path: Path) -> None:
         expect(bot.filter(has_text="Paris").first).to_be_visible(timeout=120_000)
         # the router's decision is a collapsible step above the reply
         expect(page.get_by_text("Router: expert · chat")).to_be_visible(timeout=60_000)
-        # the footer under the reply: route · model · seconds
-        expect(page.get_by_text("expert · qwen2.5-coder-0.5b")).to_be_visible(timeout=60_000)
+        # the badge under the reply: route · intent · model · seconds · tokens/s
+        expect(page.get_by_text("expert · chat · qwen2.5-coder-0.5b")).to_be_visible(timeout=60_000)
+        _shot(page, "chat-answer")
         # a drawing request runs the diffusion model and the picture appears inline
         box.fill("Draw a 7 with the diffusion model in 10 steps")
         box.press("Enter")
         expect(page.locator('[data-testid="bot"] img').first).to_be_visible(timeout=120_000)
-        expect(page.get_by_text("tool:generate_images")).to_be_visible(timeout=60_000)
-        page.screenshot(path=str(tmp_path / "chat.png"))
+        expect(page.get_by_text("Tool: generate_images").first).to_be_visible(timeout=60_000)
+        _shot(page, "chat-image")
+        # a new thread starts empty; switching back brings the first conversation again
+        page.get_by_role("button", name="New chat").click()
+        expect(bot.filter(has_text="Paris")).to_have_count(0, timeout=30_000)
+        page.get_by_text("What is the capital of France?").first.click()
+        expect(bot.filter(has_text="Paris").first).to_be_visible(timeout=30_000)
+        _shot(page, "chat-threads")
+        assert outside == [], outside  # no CDN fonts, no analytics: nothing leaves this machine
         browser.close()
+
+
+@needs_chromium
+def test_playground_tabs_in_the_browser(ui_url: str, tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(ui_url, wait_until="load")
+
+        page.get_by_role("tab", name="N-gram").click()
+        page.locator("#ngram-score").click()
+        expect(page.locator("#ngram-heatmap .lm-tok").first).to_be_visible(timeout=180_000)
+        expect(page.locator("#ngram-summary")).to_contain_text("perplexity", timeout=60_000)
+        expect(page.locator("#ngram-infinite")).to_contain_text("mle", timeout=60_000)  # MLE → ∞
+        _shot(page, "ngram")
+
+        page.get_by_role("tab", name="BERT").click()
+        page.locator("#mask-fill").click()
+        expect(page.get_by_text("saw only:")).to_be_visible(timeout=180_000)
+        _shot(page, "bert")
+
+        page.get_by_role("tab", name="Generators").click()
+        page.locator("#gen-sample").click()
+        for kind in ("ae", "vae", "gan", "ddpm"):
+            expect(page.locator(f"#grid-{kind} img")).to_be_visible(timeout=180_000)
+        _shot(page, "generators")
+
+        page.get_by_role("tab", name="Router").click()
+        decision = page.locator("#router-decision")
+        share = page.locator("#router-share input[type=number]")
+        for value, route in (("0", "expert"), ("1", "generalist")):  # nothing / everything to the generalist
+            share.fill(value)
+            share.press("Enter")
+            expect(decision).to_contain_text(f"{route} · intent", timeout=60_000)
+        _shot(page, "router")
+
+        # Documents: refused uploads, a real one, a grounded answer citing it, then removal
+        page.get_by_role("tab", name="Documents").click()
+        upload = page.locator("#doc-upload input[type=file]")
+        upload.set_input_files(
+            [
+                {"name": "notes.exe", "mimeType": "application/octet-stream", "buffer": b"MZ" * 10},
+                {"name": "..%2F..%2Fetc%2Fpasswd", "mimeType": "text/plain", "buffer": b"root:x:0:0"},
+            ]
+        )
+        expect(page.get_by_text("type not accepted").first).to_be_visible(timeout=60_000)
+        note = tmp_path / "lighthouse.md"
+        note.write_text(
+            "# Lighthouse log\n\nThe keeper of the Saebyeol lighthouse has a grey cat called Mokpo. "
+            "The lamp is lit every evening at seven.\n",
+            encoding="utf-8",
+        )
+        upload.set_input_files(str(note))
+        expect(page.locator("#doc-sources")).to_contain_text("lighthouse.md", timeout=120_000)
+        _shot(page, "documents")
+
+        page.get_by_role("tab", name="Chat").click()
+        page.get_by_text("Route", exact=True).first.click()  # the accordion with the route selector
+        page.get_by_label("expert", exact=True).check()
+        box = page.get_by_role("textbox").first
+        box.fill("According to my documents, what is the lighthouse keeper's cat called?")
+        box.press("Enter")
+        expect(page.get_by_text("Source [1] lighthouse.md").first).to_be_visible(timeout=180_000)
+        expect(page.locator('[data-testid="bot"]').filter(has_text="Mokpo").first).to_be_visible()
+        _shot(page, "chat-citation")
+
+        page.get_by_role("tab", name="Documents").click()
+        page.get_by_role("button", name="Refresh the list").click()
+        page.locator("#doc-choice input").click()
+        page.get_by_role("option", name=re.compile("lighthouse.md")).click()
+        page.locator("#doc-remove").click()
+        expect(page.locator("#doc-sources")).not_to_contain_text("lighthouse.md", timeout=60_000)
+        browser.close()
+
+    uploads = Path(os.environ["LMGEN_HOME"]) / "uploads"
+    assert sorted(f.name for f in uploads.iterdir()) == ["lighthouse.md"]  # nothing else got in
 
 
 def test_busy_port_is_a_one_line_error(home: Path) -> None:

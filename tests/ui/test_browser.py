@@ -209,3 +209,36 @@ def test_busy_port_is_a_one_line_error(home: Path) -> None:
         )
     assert out.returncode != 0 and "Traceback" not in out.stderr
     assert out.stderr.strip().startswith(f"error: cannot listen on 127.0.0.1:{port}")
+
+
+CAPITALS = {
+    "France": "Paris",
+    "Japan": "Tokyo",
+    "Italy": "Rome",
+    "Germany": "Berlin",
+    "Spain": "Madrid",
+    "England": "London",
+    "Russia": "Moscow",
+    "China": "Beijing",
+}
+
+
+def test_eight_concurrent_chat_sessions_get_their_own_answers(ui_url: str) -> None:
+    """Eight Gradio clients at once: the queue serves them in turn, and no answer crosses over."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradio_client import Client
+
+    def ask(country: str) -> str:
+        client = Client(ui_url, verbose=False)
+        result = client.predict(
+            f"What is the capital of {country}? Answer in one word.", "expert", api_name="/chat"
+        )
+        return str(result)
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = dict(zip(CAPITALS, pool.map(ask, CAPITALS), strict=True))
+    for country, answer in answers.items():
+        assert CAPITALS[country] in answer, (country, answer[:500])
+        others = [c for k, c in CAPITALS.items() if k != country and c in answer]
+        assert not others, (country, others)

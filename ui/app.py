@@ -175,7 +175,7 @@ def chat_tab(context: Context | None) -> None:
     gr.ChatInterface(
         respond,
         additional_inputs=[route],
-        additional_inputs_accordion=gr.Accordion("Route", open=False),
+        additional_inputs_accordion="Route",
         examples=[[e, "auto"] for e in EXAMPLES],
         cache_examples=False,
         api_name="chat",

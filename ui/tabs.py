@@ -198,14 +198,14 @@ def generators_tab() -> None:
         go = gr.Button("Sample all four", variant="primary", elem_id="gen-sample")
     with gr.Row():
         grids = {
-            kind: gr.Image(label=kind.upper(), type="filepath", elem_id=f"grid-{kind}")
+            kind: gr.Image(label=kind.upper(), type="filepath", elem_id=f"grid-{kind}", height=280)
             for kind in lab.FAMILIES
         }
     timing = gr.Markdown()
     with gr.Row():
         digit = gr.Slider(0, 9, value=7, step=1, label="Digit")
         draw = gr.Button("Draw this digit (diffusion, class guidance)")
-        drawn = gr.Image(type="filepath", label="Drawn")
+        drawn = gr.Image(type="filepath", label="Drawn", height=200)
     strips_go = gr.Button("Show the ideas: latent interpolation, forward noising, reverse trajectory")
     strip_images = {
         name: gr.Image(type="filepath", label=name.replace("_", " "))

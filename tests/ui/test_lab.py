@@ -67,7 +67,9 @@ def test_safe_names_and_refused_uploads(home: Path, tmp_path: Path) -> None:
     assert [p.name for p in kept] == ["a.md"]
     assert kept[0].parent == (home / "uploads").resolve()
     assert [r["file"] for r in refused] == ["../../etc/passwd.md", "..\\evil.md", "tool.exe", "big.txt"]
-    assert not (tmp_path / "etc").exists() and sorted(p.name for p in (home / "uploads").iterdir()) == ["a.md"]
+    assert not (tmp_path / "etc").exists() and sorted(p.name for p in (home / "uploads").iterdir()) == [
+        "a.md"
+    ]
 
 
 def test_router_view_follows_the_share() -> None:
@@ -87,3 +89,16 @@ def test_bert_views() -> None:
         lab.mask_rows("no gap here")
     scored = lab.pll_rows("The cat sat on the mat.\nmat the on sat cat The.")
     assert len(scored) == 2 and all(r["pseudo_perplexity"] > 1 for r in scored)
+
+
+def test_generator_views(home: Path) -> None:
+    grids = lab.side_by_side(seed=3, count=4, steps=5)
+    assert set(grids) == set(lab.FAMILIES)
+    assert all(Path(g["grid"]).is_file() and g["seconds_per_image"] >= 0 for g in grids.values())
+    assert Path(lab.draw_digit(7, seed=0, count=2, steps=5)).is_file()
+    strips = lab.strips(seed=0)
+    assert set(strips) == {"ae_interpolation", "vae_interpolation", "forward_noising", "reverse_trajectory"}
+    assert all(Path(p).read_bytes()[:4] == b"\x89PNG" for p in strips.values())
+    rows = lab.sampler_table(seed=0, count=1, steps=(5,))
+    assert [r["sampler"] for r in rows] == ["ddim", "ddpm"] and all(Path(r["grid"]).is_file() for r in rows)
+    assert Path(lab.faces(seed=0, count=2)).is_file()

@@ -112,6 +112,7 @@ def chat_tab(context: Context | None) -> None:
     from langgraph.checkpoint.memory import InMemorySaver
 
     from lmgen.agent.graph import builder
+    from lmgen.ui import tabs
 
     # The browser keeps the threads (new / switch / delete, restored after a reload or a restart):
     # each turn brings its conversation, like the OpenAI endpoint, so switching threads is exact.
@@ -171,7 +172,9 @@ def chat_tab(context: Context | None) -> None:
         except LmgenError as exc:
             yield f"error: {exc.one_line()}"
 
-    route = gr.Radio(["auto", "expert", "generalist"], value="auto", label="Route (model)", render=False)
+    route = gr.Radio(
+        ["auto", "expert", "generalist"], value="auto", label=tabs.t("Route (model)"), render=False
+    )
     gr.ChatInterface(
         respond,
         additional_inputs=[route],

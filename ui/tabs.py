@@ -44,6 +44,46 @@ _KO = {
     "query": "검색어",
     "upload": "지식 베이스에 파일 추가",
 }
+_KO_LABELS = {
+    "MLE: infinite perplexity at": "MLE: 퍼플렉서티가 무한대가 되는 곳",
+    "Korean model": "한국어 모델",
+    "Generate": "생성",
+    "Sampled sentences": "샘플 문장",
+    "Text with [MASK]": "[MASK]가 있는 문장",
+    "Fill": "채우기",
+    "Sentence A": "문장 A",
+    "Sentence B": "문장 B",
+    "Next sentence?": "다음 문장일까?",
+    "Sentences (one per line)": "문장 (한 줄에 하나)",
+    "Pseudo-perplexity": "의사 퍼플렉서티",
+    "Bias probe templates": "편향 탐침 템플릿",
+    "Run the bias probe": "편향 탐침 실행",
+    "Images per model": "모델별 이미지 수",
+    "Sample all four": "네 모델 모두 샘플링",
+    "Digit": "숫자",
+    "Draw this digit (diffusion, class guidance)": "이 숫자 그리기 (확산 모델, 클래스 가이던스)",
+    "Drawn": "그린 결과",
+    "Show the ideas: latent interpolation, forward noising, reverse trajectory": (
+        "아이디어 보기: 잠재 공간 보간, 순방향 노이즈, 역방향 궤적"
+    ),
+    "DDIM steps vs DDPM: time per image": "DDIM 스텝 대 DDPM: 이미지당 시간",
+    "Evaluate the four (FID, coverage, sharpness; 200 samples each)": (
+        "네 모델 평가 (FID, 커버리지, 선명도; 각 200개)"
+    ),
+    "Pretrained face GAN": "사전 학습된 얼굴 GAN",
+    "Faces (64×64)": "얼굴 (64×64)",
+    "Recent turns": "최근 대화 통계",
+    "Ingestion": "수집 결과",
+    "Sources": "출처",
+    "Source to remove": "삭제할 출처",
+    "Remove": "삭제",
+    "Refresh the list": "목록 새로 고침",
+    "Search": "검색",
+    "Refresh": "새로 고침",
+    "Route (model)": "경로 (모델)",
+}
+_KO.update(_KO_LABELS)
+_EN.update({k: k for k in _KO_LABELS})  # English labels are their own keys
 # Labels follow the browser's language (Korean or English).
 I18N = gr.I18n(en=_EN, ko=_KO)
 
@@ -92,13 +132,13 @@ def ngram_tab() -> None:
         curve = gr.LinePlot(
             x="order", y="ppl", color="smoothing", title="Perplexity by n-gram order", height=300
         )
-        infinite = gr.Dataframe(label="MLE: infinite perplexity at", elem_id="ngram-infinite")
+        infinite = gr.Dataframe(label=t("MLE: infinite perplexity at"), elem_id="ngram-infinite")
     neural = gr.Markdown(elem_id="ngram-neural")
     with gr.Row():
-        korean = gr.Checkbox(label="Korean model", value=False)
+        korean = gr.Checkbox(label=t("Korean model"), value=False)
         seed = gr.Number(value=0, precision=0, label=t("seed"))
-        sample = gr.Button("Generate")
-    samples = gr.Textbox(label="Sampled sentences", lines=4, elem_id="ngram-samples")
+        sample = gr.Button(t("Generate"))
+    samples = gr.Textbox(label=t("Sampled sentences"), lines=4, elem_id="ngram-samples")
 
     def score(sentence: str) -> tuple[Any, ...]:
         view = lab.ngram_view(sentence)
@@ -137,9 +177,12 @@ def bert_tab() -> None:
     )
     with gr.Row():
         text = gr.Textbox(
-            value="The capital of France is [MASK].", label="Text with [MASK]", scale=4, elem_id="mask-text"
+            value="The capital of France is [MASK].",
+            label=t("Text with [MASK]"),
+            scale=4,
+            elem_id="mask-text",
         )
-        go = gr.Button("Fill", variant="primary", scale=1, elem_id="mask-fill")
+        go = gr.Button(t("Fill"), variant="primary", scale=1, elem_id="mask-fill")
     with gr.Row():
         bert = gr.BarPlot(
             x="token", y="probability", color="mask", title="BERT (both sides)", sort="-y", height=300
@@ -149,17 +192,17 @@ def bert_tab() -> None:
         )
     gpt_note = gr.Markdown()
     with gr.Row():
-        a = gr.Textbox(value="I lost my keys.", label="Sentence A")
-        b = gr.Textbox(value="So I called a locksmith.", label="Sentence B")
-        nsp_go = gr.Button("Next sentence?")
+        a = gr.Textbox(value="I lost my keys.", label=t("Sentence A"))
+        b = gr.Textbox(value="So I called a locksmith.", label=t("Sentence B"))
+        nsp_go = gr.Button(t("Next sentence?"))
     nsp_out = gr.Markdown(elem_id="nsp-result")
     lines = gr.Textbox(
-        value="The cat sat on the mat.\nMat the on sat cat the.", lines=3, label="Sentences (one per line)"
+        value="The cat sat on the mat.\nMat the on sat cat the.", lines=3, label=t("Sentences (one per line)")
     )
-    pll_go = gr.Button("Pseudo-perplexity")
+    pll_go = gr.Button(t("Pseudo-perplexity"))
     pll_out = gr.Dataframe(elem_id="pll-table")
-    bias_lang = gr.Radio(["en", "ko"], value="en", label="Bias probe templates")
-    bias_go = gr.Button("Run the bias probe")
+    bias_lang = gr.Radio(["en", "ko"], value="en", label=t("Bias probe templates"))
+    bias_go = gr.Button(t("Run the bias probe"))
     bias_plot = gr.BarPlot(x="occupation", y="log_ratio", title="ln P(he)/P(she) per occupation", height=320)
 
     def fill(sentence: str) -> tuple[Any, ...]:
@@ -194,8 +237,8 @@ def generators_tab() -> None:
     )
     with gr.Row():
         seed = gr.Number(value=0, precision=0, label=t("seed"))
-        count = gr.Slider(4, 32, value=16, step=4, label="Images per model")
-        go = gr.Button("Sample all four", variant="primary", elem_id="gen-sample")
+        count = gr.Slider(4, 32, value=16, step=4, label=t("Images per model"))
+        go = gr.Button(t("Sample all four"), variant="primary", elem_id="gen-sample")
     with gr.Row():
         grids = {
             kind: gr.Image(label=kind.upper(), type="filepath", elem_id=f"grid-{kind}", height=280)
@@ -203,21 +246,21 @@ def generators_tab() -> None:
         }
     timing = gr.Markdown()
     with gr.Row():
-        digit = gr.Slider(0, 9, value=7, step=1, label="Digit")
-        draw = gr.Button("Draw this digit (diffusion, class guidance)")
-        drawn = gr.Image(type="filepath", label="Drawn", height=200)
-    strips_go = gr.Button("Show the ideas: latent interpolation, forward noising, reverse trajectory")
+        digit = gr.Slider(0, 9, value=7, step=1, label=t("Digit"))
+        draw = gr.Button(t("Draw this digit (diffusion, class guidance)"))
+        drawn = gr.Image(type="filepath", label=t("Drawn"), height=200)
+    strips_go = gr.Button(t("Show the ideas: latent interpolation, forward noising, reverse trajectory"))
     strip_images = {
         name: gr.Image(type="filepath", label=name.replace("_", " "))
         for name in ("ae_interpolation", "vae_interpolation", "forward_noising", "reverse_trajectory")
     }
-    samplers_go = gr.Button("DDIM steps vs DDPM: time per image")
+    samplers_go = gr.Button(t("DDIM steps vs DDPM: time per image"))
     samplers = gr.Dataframe()
     sampler_gallery = gr.Gallery(columns=4, height=200)
-    eval_go = gr.Button("Evaluate the four (FID, coverage, sharpness; 200 samples each)")
+    eval_go = gr.Button(t("Evaluate the four (FID, coverage, sharpness; 200 samples each)"))
     eval_out = gr.Dataframe()
-    faces_go = gr.Button("Pretrained face GAN")
-    faces = gr.Image(type="filepath", label="Faces (64×64)")
+    faces_go = gr.Button(t("Pretrained face GAN"))
+    faces = gr.Image(type="filepath", label=t("Faces (64×64)"))
 
     def sample(s: float, n: float) -> tuple[Any, ...]:
         out = lab.side_by_side(int(s or 0), int(n))
@@ -262,7 +305,7 @@ def router_tab() -> None:
         title="Quality vs share sent to the generalist (benchmarks/router.py)",
         height=320,
     )
-    stats_go = gr.Button("Recent turns")
+    stats_go = gr.Button(t("Recent turns"))
     stats = gr.Dataframe()
 
     def decide(request: str, s: float) -> tuple[Any, ...]:
@@ -288,19 +331,21 @@ def documents_tab() -> None:
         "copied into lmgen's own upload folder and indexed. Then ask about them in the chat."
     )
     files = gr.File(file_count="multiple", label=t("upload"), elem_id="doc-upload")
-    report = gr.JSON(label="Ingestion", elem_id="doc-report")
+    report = gr.JSON(label=t("Ingestion"), elem_id="doc-report")
     sources = gr.Dataframe(
-        value=lambda: _frame(lab.source_rows(), ["source", "chunks"]), label="Sources", elem_id="doc-sources"
+        value=lambda: _frame(lab.source_rows(), ["source", "chunks"]),
+        label=t("Sources"),
+        elem_id="doc-sources",
     )
     with gr.Row():
         chosen = gr.Dropdown(
-            choices=[], label="Source to remove", allow_custom_value=False, elem_id="doc-choice"
+            choices=[], label=t("Source to remove"), allow_custom_value=False, elem_id="doc-choice"
         )
-        remove = gr.Button("Remove", variant="stop", elem_id="doc-remove")
-        refresh = gr.Button("Refresh the list")
+        remove = gr.Button(t("Remove"), variant="stop", elem_id="doc-remove")
+        refresh = gr.Button(t("Refresh the list"))
     with gr.Row():
         query = gr.Textbox(label=t("query"), value="What is NSP?", scale=4, elem_id="doc-query")
-        search = gr.Button("Search", scale=1, elem_id="doc-search")
+        search = gr.Button(t("Search"), scale=1, elem_id="doc-search")
     with gr.Row():
         results = {mode: gr.Dataframe(label=mode) for mode in ("dense", "bm25", "hybrid")}
 
@@ -344,5 +389,5 @@ def settings_tab() -> None:
     table = gr.Dataframe(
         value=lambda: _frame(lab.settings_rows(), ["setting", "value"]), elem_id="settings-table"
     )
-    refresh = gr.Button("Refresh")
+    refresh = gr.Button(t("Refresh"))
     refresh.click(lambda: _frame(lab.settings_rows(), ["setting", "value"]), None, table)

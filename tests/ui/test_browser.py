@@ -188,6 +188,13 @@ def test_playground_tabs_in_the_browser(ui_url: str, tmp_path: Path) -> None:
         page.get_by_role("option", name=re.compile("lighthouse.md")).click()
         page.locator("#doc-remove").click()
         expect(page.locator("#doc-sources")).not_to_contain_text("lighthouse.md", timeout=60_000)
+
+        korean = browser.new_page(locale="ko-KR")  # labels follow the browser's language
+        korean.goto(ui_url, wait_until="load")
+        expect(korean.get_by_role("tab", name="채팅")).to_be_visible(timeout=60_000)
+        korean.get_by_role("tab", name="생성 모델").click()
+        expect(korean.get_by_role("button", name="네 모델 모두 샘플링")).to_be_visible()
+        _shot(korean, "korean")
         browser.close()
 
     uploads = Path(os.environ["LMGEN_HOME"]) / "uploads"

@@ -107,7 +107,7 @@ def source_messages(answer: Answer) -> list[dict[str, Any]]:
     ]
 
 
-def chat_tab(context: Context | None) -> None:
+def chat_tab(context: Context | None, live: dict[str, Any] | None = None) -> None:
     import gradio as gr
     from langgraph.checkpoint.memory import InMemorySaver
 
@@ -126,6 +126,7 @@ def chat_tab(context: Context | None) -> None:
         session = getattr(request, "session_hash", None) or "anon"
         thread_id = f"ui-{session}-{next(counter)}"
         fields = {f: getattr(base, f) for f in base.__dataclass_fields__}
+        fields.update(live or {})  # what the Settings tab changed
         fields["force_route"] = "" if route == "auto" else route
         ctx = Context(**fields)
         text = ""
@@ -193,6 +194,7 @@ def build_app(context: Context | None = None) -> Any:
 
     from lmgen.ui import tabs
 
+    live: dict[str, Any] = {}  # safe settings changed in the Settings tab, read by the chat
     with gr.Blocks(title="lmgen") as demo:
         gr.Markdown(
             "## lmgen — expert sLM ⇄ generalist LLM\nAsk in English or Korean. Under each reply: the route, "
@@ -200,7 +202,7 @@ def build_app(context: Context | None = None) -> Any:
         )
         with gr.Tabs():
             with gr.Tab(tabs.t("chat"), id="chat"):
-                chat_tab(context)
+                chat_tab(context, live)
             with gr.Tab(tabs.t("documents"), id="documents"):
                 tabs.documents_tab()
             with gr.Tab(tabs.t("ngram"), id="ngram"):
@@ -212,7 +214,7 @@ def build_app(context: Context | None = None) -> Any:
             with gr.Tab(tabs.t("router"), id="router"):
                 tabs.router_tab()
             with gr.Tab(tabs.t("settings"), id="settings"):
-                tabs.settings_tab()
+                tabs.settings_tab(live)
     return demo
 
 

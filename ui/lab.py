@@ -385,14 +385,14 @@ def chunk_text(chunk_id: str) -> str:
 
 
 # --------------------------------------------------------------------------- settings
-def settings_rows() -> list[dict[str, str]]:
+def settings_rows(overrides: dict[str, Any] | None = None) -> list[dict[str, str]]:
     from dataclasses import fields
 
     from lmgen.agent.context import Context
     from lmgen.models.llm import backend_summary
     from lmgen.stores.models import ModelStore
 
-    ctx = Context()
+    ctx = Context(**(overrides or {}))
     rows = [{"setting": "backend", "value": backend_summary()}]
     store = ModelStore()
     for role in ("expert", "generalist", "base"):

@@ -81,6 +81,11 @@ _KO_LABELS = {
     "Search": "검색",
     "Refresh": "새로 고침",
     "Route (model)": "경로 (모델)",
+    "Longest reply (tokens)": "최대 답변 길이 (토큰)",
+    "Temperature": "온도",
+    "Ground answers in the documents": "문서에 근거해 답하기",
+    "Expert judge for unsure requests": "애매한 요청은 전문가 모델이 판정",
+    "Apply": "적용",
 }
 _KO.update(_KO_LABELS)
 _EN.update({k: k for k in _KO_LABELS})  # English labels are their own keys
@@ -381,13 +386,49 @@ def documents_tab() -> None:
 
 
 # --------------------------------------------------------------------------- settings
-def settings_tab() -> None:
+SAFE_SETTINGS = ("max_tokens", "temperature", "generalist_share", "rag", "router_judge")
+
+
+def settings_tab(live: dict[str, Any]) -> None:
+    """Roles, files and settings; the safe ones (reply length, temperature, the router's share, grounding,
+    the judge) change the chat's next turns. Models, paths, servers and keys stay as configured."""
+    from lmgen.agent.context import Context
+
     gr.Markdown(
         "What fills each role and how lmgen is configured (environment variables `LMGEN_*`; see the "
-        "README's Settings table). Keys are never shown."
+        "README's Settings table). Keys are never shown. The settings below apply to the chat's next turns."
     )
+    base = Context()
+    with gr.Row():
+        max_tokens = gr.Slider(16, 1024, value=base.max_tokens, step=16, label=t("Longest reply (tokens)"))
+        temperature = gr.Slider(0, 1.5, value=base.temperature, step=0.05, label=t("Temperature"))
+        share = gr.Slider(
+            0,
+            1,
+            value=max(base.generalist_share, 0.35),
+            step=0.05,
+            label=t("share"),
+            elem_id="settings-share",
+        )
+    with gr.Row():
+        rag = gr.Checkbox(value=base.rag, label=t("Ground answers in the documents"))
+        judge = gr.Checkbox(value=base.router_judge, label=t("Expert judge for unsure requests"))
+        apply = gr.Button(t("Apply"), variant="primary", elem_id="settings-apply")
     table = gr.Dataframe(
-        value=lambda: _frame(lab.settings_rows(), ["setting", "value"]), elem_id="settings-table"
+        value=lambda: _frame(lab.settings_rows(live), ["setting", "value"]), elem_id="settings-table"
     )
     refresh = gr.Button(t("Refresh"))
-    refresh.click(lambda: _frame(lab.settings_rows(), ["setting", "value"]), None, table)
+
+    def update(tokens: float, temp: float, s: float, grounded: bool, use_judge: bool) -> Any:
+        live.update(
+            max_tokens=int(tokens),
+            temperature=float(temp),
+            generalist_share=float(s),
+            rag=bool(grounded),
+            router_judge=bool(use_judge),
+        )
+        gr.Info("settings applied to the next chat turns")
+        return _frame(lab.settings_rows(live), ["setting", "value"])
+
+    apply.click(update, [max_tokens, temperature, share, rag, judge], table)
+    refresh.click(lambda: _frame(lab.settings_rows(live), ["setting", "value"]), None, table)

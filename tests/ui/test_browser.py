@@ -189,6 +189,12 @@ def test_playground_tabs_in_the_browser(ui_url: str, tmp_path: Path) -> None:
         page.locator("#doc-remove").click()
         expect(page.locator("#doc-sources")).not_to_contain_text("lighthouse.md", timeout=60_000)
 
+        page.get_by_role("tab", name="Settings").click()
+        page.locator("#settings-apply").click()
+        expect(page.locator("#settings-table")).to_contain_text("generalist_share", timeout=30_000)
+        expect(page.locator("#settings-table")).to_contain_text("0.35")
+        _shot(page, "settings")
+
         korean = browser.new_page(locale="ko-KR")  # labels follow the browser's language
         korean.goto(ui_url, wait_until="load")
         expect(korean.get_by_role("tab", name="채팅")).to_be_visible(timeout=60_000)

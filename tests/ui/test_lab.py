@@ -102,3 +102,11 @@ def test_generator_views(home: Path) -> None:
     rows = lab.sampler_table(seed=0, count=1, steps=(5,))
     assert [r["sampler"] for r in rows] == ["ddim", "ddpm"] and all(Path(r["grid"]).is_file() for r in rows)
     assert Path(lab.faces(seed=0, count=2)).is_file()
+
+
+def test_settings_rows_show_overrides_and_hide_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LMGEN_GENERALIST_API_KEY", "sk-secret")
+    rows = {r["setting"]: r["value"] for r in lab.settings_rows({"max_tokens": 64, "rag": False})}
+    assert rows["max_tokens"] == "64" and rows["rag"] == "False"
+    assert "backend" in rows and "model: expert" in rows
+    assert not any("sk-secret" in v for v in rows.values()) and "generalist_api_key" not in rows

@@ -232,8 +232,8 @@ class KnowledgeBase:
 
     def chunk(self, chunk_id: str) -> Hit | None:
         """The stored chunk with this id (as a :class:`Hit` scored 1.0), or None."""
-        got = self.collection.get(ids=[chunk_id], include=[])
-        return self._hits([(chunk_id, 1.0)], {}, {})[0] if got["ids"] else None
+        hits = self._hits([(chunk_id, 1.0)], {}, {})
+        return hits[0] if hits else None
 
     def _revision(self) -> str:
         meta = self.client.get_collection(self.name).metadata or {}
@@ -467,6 +467,8 @@ class KnowledgeBase:
         }
         hits = []
         for cid, score in ranked:
+            if cid not in rows:  # not stored (an unknown id, or removed since it was ranked)
+                continue
             text, meta = rows[cid]
             page = meta.get("page")
             hits.append(

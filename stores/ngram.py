@@ -115,3 +115,19 @@ def load_model(path: str | Path | None = None, text: str = "", order: int | None
     if not target.is_file():
         build_default(language, order)
     return _load(str(target), target.stat().st_mtime_ns)
+
+
+def sample_sentences(
+    lm: NgramModel, n: int, seed: int | None = None, temperature: float = 1.0, prefix: str = ""
+) -> list[str]:
+    """``n`` sentences sampled from ``lm`` (sentence ``i`` uses ``seed + i``), starting from ``prefix``."""
+    from lmgen.models.ngram.tokenize import detokenize
+
+    start = lm.tokenize(prefix) if prefix.strip() else []
+    return [
+        detokenize(
+            lm.generate(temperature=temperature, seed=None if seed is None else seed + i, prefix=start),
+            lm.tokenizer_name,
+        )
+        for i in range(n)
+    ]

@@ -58,6 +58,37 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def start_server(
+    args: list[str], url: str, env: dict[str, str], log: Path, timeout: float = 120
+) -> subprocess.Popen[bytes]:
+    """Start ``lmgen ARGS`` (output to ``log``) and wait until ``url`` answers; any HTTP status means up."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    proc = subprocess.Popen([*LMGEN, *args], stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return proc
+        except urllib.error.HTTPError:
+            return proc  # up (asking for a key, or refusing a bare GET)
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"lmgen {args[0]} did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.3)
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 def run_cli(
     *args: str, env: dict[str, str] | None = None, timeout: float = 600
 ) -> subprocess.CompletedProcess[str]:

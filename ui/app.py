@@ -9,6 +9,7 @@ import itertools
 import logging
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from lmgen.agent.api import Answer, Event, stream_ask
@@ -125,10 +126,8 @@ def chat_tab(context: Context | None, live: dict[str, Any] | None = None) -> Non
     ) -> Iterator[Any]:
         session = getattr(request, "session_hash", None) or "anon"
         thread_id = f"ui-{session}-{next(counter)}"
-        fields = {f: getattr(base, f) for f in base.__dataclass_fields__}
-        fields.update(live or {})  # what the Settings tab changed
-        fields["force_route"] = "" if route == "auto" else route
-        ctx = Context(**fields)
+        # what the Settings tab changed, then this message's route
+        ctx = replace(base, **(live or {}), force_route="" if route == "auto" else route)
         text = ""
         steps: list[Any] = []  # one collapsible message per step (router decision, tool calls, …)
         try:

@@ -299,17 +299,12 @@ def ngram_generate(
     as_json: JsonFlag = False,
 ) -> None:
     """Sample sentences: the short context of an n-gram model, made visible."""
-    from lmgen.models.ngram.tokenize import detokenize
-    from lmgen.stores.ngram import load_model
+    from lmgen.stores.ngram import load_model, sample_sentences
 
     if not 1 <= n <= 100:
         raise LmgenError("-n must be between 1 and 100")
     lm = load_model(model, text="한" if korean else "")
-    start = lm.tokenize(prefix) if prefix else []
-    sentences = []
-    for i in range(n):
-        words = lm.generate(temperature=temperature, seed=None if seed is None else seed + i, prefix=start)
-        sentences.append(detokenize(words, lm.tokenizer_name))
+    sentences = sample_sentences(lm, n, seed, temperature, prefix)
     emit(
         {"sentences": sentences, "order": lm.order, "temperature": temperature}, as_json, "\n".join(sentences)
     )

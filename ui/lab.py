@@ -69,14 +69,11 @@ def ngram_view(text: str) -> dict[str, Any]:
 
 @lru_cache(maxsize=32)
 def _fitted(language: str, order: int, smoothing: str) -> Any:
-    from lmgen.models.ngram import NgramModel
-    from lmgen.stores.corpora import read_sentences
-    from lmgen.stores.ngram import _spec, corpus_split
+    from lmgen.stores.ngram import _spec, corpus_split, train_model
 
     spec = _spec(language)
     train, _ = corpus_split(spec.corpus)
-    lm = NgramModel(order=order, smoothing=smoothing, tokenizer=spec.tokenizer, lowercase=spec.lowercase)
-    return lm.fit(read_sentences(train))
+    return train_model([train], order, smoothing, spec.tokenizer, spec.lowercase)
 
 
 def order_curve(text: str) -> list[dict[str, Any]]:
@@ -107,15 +104,11 @@ def order_curve(text: str) -> list[dict[str, Any]]:
 
 
 def ngram_samples(korean: bool, n: int, seed: int, prefix: str = "") -> list[str]:
-    from lmgen.models.ngram.tokenize import detokenize
-    from lmgen.stores.ngram import load_model
+    from lmgen.stores.ngram import load_model, sample_sentences
 
-    lm = load_model(None, text="한" if korean else "")
-    start = lm.tokenize(prefix) if prefix.strip() else []
-    return [
-        detokenize(lm.generate(seed=seed + i, prefix=start), lm.tokenizer_name)
-        for i in range(max(1, min(n, 20)))
-    ]
+    return sample_sentences(
+        load_model(None, text="한" if korean else ""), max(1, min(n, 20)), seed, prefix=prefix
+    )
 
 
 # --------------------------------------------------------------------------- BERT
@@ -231,11 +224,10 @@ def eval_table(n: int = 200, seed: int = 0) -> list[dict[str, Any]]:
     from lmgen.tools.images import evaluate_images
 
     report = evaluate_images(list(FAMILIES), n=n, seed=seed, steps=25)
-    rows = []
-    for kind in FAMILIES:
-        metrics = report["models"][kind] if "models" in report else report[kind]
-        rows.append({"model": kind, **{k: v for k, v in metrics.items() if isinstance(v, int | float)}})
-    return rows
+    return [
+        {"model": kind, **{k: v for k, v in metrics.items() if isinstance(v, int | float)}}
+        for kind, metrics in report["models"].items()  # the four, plus "ddpm+cfg" (class-guided)
+    ]
 
 
 # --------------------------------------------------------------------------- router

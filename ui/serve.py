@@ -22,6 +22,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -146,14 +147,13 @@ def build_api(
     def settings(req: ChatRequest) -> Context:
         if req.model not in MODELS:
             raise InputError(f"unknown model {req.model!r}: choose one of {', '.join(MODELS)}")
-        fields = {f: getattr(base, f) for f in base.__dataclass_fields__}
-        fields["force_route"] = MODELS[req.model] or base.force_route
+        changes: dict[str, Any] = {"force_route": MODELS[req.model] or base.force_route}
         limit = req.max_completion_tokens or req.max_tokens
         if limit:
-            fields["max_tokens"] = limit
+            changes["max_tokens"] = limit
         if req.temperature is not None:
-            fields["temperature"] = req.temperature
-        return Context(**fields)
+            changes["temperature"] = req.temperature
+        return replace(base, **changes)
 
     def run(req: ChatRequest) -> Iterator[str | Event | Answer]:
         ctx = settings(req)

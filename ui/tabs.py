@@ -323,8 +323,7 @@ def router_tab() -> None:
         return text_out, _frame(view["intents"], ["intent", "probability"])
 
     handler = _safe(decide, 2)
-    for event in (text.submit, share.change, text.change):
-        event(handler, [text, share], [decision, intents], show_progress="hidden")
+    gr.on([text.change, share.change], handler, [text, share], [decision, intents], show_progress="hidden")
     stats_go.click(lambda: _frame(lab.route_stats(), ["route", "share", "turns", "median_ms"]), None, stats)
 
 
@@ -367,7 +366,7 @@ def documents_tab() -> None:
         out = lab.ingest_uploads(pairs)
         for r in out["refused"]:
             gr.Warning(f"refused {r['file']}: {r['error']}")
-        return (out, *listing())
+        return (None, out, *listing())  # emptied, so the next upload brings only its own files
 
     def drop(source: str) -> tuple[Any, ...]:
         removed = lab.remove_source(source)
@@ -378,10 +377,9 @@ def documents_tab() -> None:
         hits = lab.search_modes(q)
         return tuple(_frame(hits[m], ["score", "source", "heading", "text"]) for m in results)
 
-    files.upload(_safe(ingest, 3), files, [report, sources, chosen])
+    files.upload(_safe(ingest, 4), files, [files, report, sources, chosen])
     remove.click(_safe(drop, 2), chosen, [sources, chosen])
-    search.click(_safe(find, 3), query, list(results.values()))
-    gr.on([query.submit], _safe(find, 3), query, list(results.values()))
+    gr.on([search.click, query.submit], _safe(find, 3), query, list(results.values()))
     refresh.click(listing, None, [sources, chosen])
 
 

@@ -6,14 +6,12 @@ import os
 import re
 import shutil
 import subprocess
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import LMGEN, free_port
+from tests.conftest import LMGEN, free_port, start_server, stop_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.llm]
 
@@ -34,28 +32,13 @@ CHROMIUM_ARGS = [
 def ui_url(home: Path, tmp_path: Path, base_path: Path) -> Iterator[str]:
     port = free_port()
     log = tmp_path / "ui.log"
-    proc = subprocess.Popen(
-        [*LMGEN, "ui", "--port", str(port)],
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "LMGEN_BASE_MODEL": str(base_path)},
-    )
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"UI did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.5)
+    env = {**os.environ, "LMGEN_BASE_MODEL": str(base_path)}
+    proc = start_server(["ui", "--port", str(port)], url, env, log, 90)
     text = log.read_text()
     assert f"http://127.0.0.1:{port}" in text and "llama.cpp:" in text  # URL and backend printed at start-up
     yield url
-    proc.terminate()
-    proc.wait(timeout=20)
+    stop_server(proc)
 
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"

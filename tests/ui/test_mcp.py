@@ -7,7 +7,6 @@ import base64
 import json
 import os
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from typing import Any
 import pytest
 
 from lmgen.tools import TOOLS
-from tests.conftest import LMGEN, free_port, run_cli
+from tests.conftest import LMGEN, free_port, run_cli, start_server, stop_server
 
 pytestmark = pytest.mark.llm
 
@@ -131,41 +130,19 @@ def test_stdio_client_lists_calls_reads_and_gets_errors(mcp_env: dict[str, str])
     _check(asyncio.run(main()))
 
 
-def _start_http(port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [*LMGEN, "mcp", "--transport", "streamable-http", "--port", str(port)],
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/mcp", timeout=2)
-            return proc
-        except urllib.error.HTTPError:
-            return proc  # up: a bare GET is refused, which is fine
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"lmgen mcp did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.3)
-
-
 @pytest.fixture(scope="module")
 def http_server(
     mcp_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[int, str]]:
     port, key = free_port(), "mcp-test-key"
-    proc = _start_http(
-        port, {**mcp_env, "LMGEN_API_KEY": key}, tmp_path_factory.mktemp("mcp-log") / "mcp.log"
+    proc = start_server(
+        ["mcp", "--transport", "streamable-http", "--port", str(port)],
+        f"http://127.0.0.1:{port}/mcp",
+        {**mcp_env, "LMGEN_API_KEY": key},
+        tmp_path_factory.mktemp("mcp-log") / "mcp.log",
     )
     yield port, key
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    stop_server(proc)
 
 
 def test_streamable_http_client_with_key(http_server: tuple[int, str]) -> None:

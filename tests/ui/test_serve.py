@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -14,38 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import LMGEN, free_port
+from tests.conftest import free_port, start_server, stop_server
 
 pytestmark = pytest.mark.llm
 
 
 def start(port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [*LMGEN, "serve", "--port", str(port)],
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        env={**os.environ, **env},
+    return start_server(
+        ["serve", "--port", str(port)], f"http://127.0.0.1:{port}/v1/models", {**os.environ, **env}, log, 90
     )
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2)
-            return proc
-        except urllib.error.HTTPError:
-            return proc  # up (and asking for a key)
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"lmgen serve did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.3)
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +33,7 @@ def base_url(tmp_path_factory: pytest.TempPathFactory, expert_path: Path) -> Ite
         port, {"LMGEN_HOME": str(home), "LMGEN_EXPERT_MODEL": str(expert_path), "LMGEN_MAX_TOKENS": "48"}, log
     )
     yield f"http://127.0.0.1:{port}/v1"
-    stop(proc)
+    stop_server(proc)
     assert "Traceback" not in log.read_text()  # models closed on the way out
 
 
@@ -178,4 +154,4 @@ def test_api_key_is_required_when_set(tmp_path: Path, expert_path: Path) -> None
             client(base, "wrong").models.list()
         assert len(client(base, "s3cret").models.list().data) == 3
     finally:
-        stop(proc)
+        stop_server(proc)

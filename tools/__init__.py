@@ -3,6 +3,7 @@ description the model sees; :data:`TOOLS` collects them for the agent and the MC
 
 from langchain_core.tools import BaseTool
 
+from lmgen.tools.compress import compare_compression
 from lmgen.tools.images import generate_images
 from lmgen.tools.mlm import fill_mask, next_sentence, pseudo_perplexity
 from lmgen.tools.ngram import score_perplexity
@@ -15,4 +16,5 @@ TOOLS: list[BaseTool] = [
     pseudo_perplexity,
     generate_images,
     retrieve_documents,
+    compare_compression,
 ]

@@ -395,12 +395,13 @@ def ui(
     launch(host=host, port=port)
 
 
-from lmgen.ui import cli_images, cli_mlm, cli_rag, cli_router  # noqa: E402  (they register their commands on `app`)
+from lmgen.ui import cli_compress, cli_images, cli_mlm, cli_rag, cli_router  # noqa: E402  (they register their commands on `app`)
 
 cli_mlm.register(app)
 cli_images.register(app)
 cli_rag.register(app)
 cli_router.register(app)
+cli_compress.register(app)
 
 
 def main() -> None:

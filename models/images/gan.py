@@ -51,7 +51,8 @@ class Generator(nn.Module):
         )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(self.fc(z).view(len(z), -1, self.side, self.side))
+        # unflatten, not view(len(z), …): the FX tracer of post-training quantization cannot trace len()
+        return self.net(self.fc(z).unflatten(1, (-1, self.side, self.side)))
 
 
 class Discriminator(nn.Module):

@@ -94,7 +94,18 @@ def evaluate_checkpoint(
     ``baseline_docs`` are the training documents the most-frequent-token baseline counts over
     (default: the held-out documents themselves, which flatters the baseline).
     """
-    bert = load_bert(str(path))
+    return evaluate_model(load_bert(str(path)), docs, pairs, seed, baseline_docs, name=str(path))
+
+
+def evaluate_model(
+    bert: Any,
+    docs: list[list[str]],
+    pairs: int = 2000,
+    seed: int = 1234,
+    baseline_docs: list[list[str]] | None = None,
+    name: str | None = None,
+) -> dict[str, Any]:
+    """:func:`evaluate_checkpoint` for a model already in memory (a :class:`LoadedBert`)."""
     if bert.encoder_and_head() is None:
         from lmgen.errors import InputError
 
@@ -118,7 +129,7 @@ def evaluate_checkpoint(
 
     share, count = unk_share(bert.tokenizer, (s for d in docs for s in d))
     metrics: dict[str, Any] = {
-        "checkpoint": str(path),
+        "checkpoint": name or bert.name,
         "vocab_size": len(bert.tokenizer),
         "heldout_tokens": count,
         "heldout_unk_share": round(share, 6),

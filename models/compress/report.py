@@ -167,7 +167,9 @@ class BertBench:
         def run() -> Any:
             with torch.inference_mode():
                 out = model.bert(**self.single)
-                return model.cls.predictions(out.last_hidden_state[0, self.single_pos]).topk(5)
+                return model.cls.predictions(
+                    out.last_hidden_state[0, self.single_pos : self.single_pos + 1]
+                ).topk(5)
 
         return run
 

@@ -6,8 +6,12 @@ from typing import Any, Literal
 
 from langchain_core.tools import tool
 
+from lmgen.errors import InputError
 
-def compression_table(model: str = "all", remeasure: bool = False) -> dict[str, Any]:
+FAMILIES = ("all", "bert", "gan", "gguf")
+
+
+def compression_table(family: str = "all", remeasure: bool = False) -> dict[str, Any]:
     """The latest compression report (re-measured with ``remeasure``), filtered to one model family.
 
     The order of preference: a report you measured (``lmgen compress report``), else the one
@@ -16,7 +20,9 @@ def compression_table(model: str = "all", remeasure: bool = False) -> dict[str, 
     from lmgen.models.compress.report import SHIPPED_REPORT, build_report, latest_report, markdown_table
     from lmgen.stores.models import lmgen_home
 
-    sections = ("bert", "gan", "gguf") if model == "all" else (model,)
+    if family not in FAMILIES:
+        raise InputError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
+    sections = ("bert", "gan", "gguf") if family == "all" else (family,)
     if remeasure:
         report = build_report(
             lmgen_home() / "compress" / "report", quick=True, sections=sections, progress=False
@@ -34,7 +40,7 @@ def compression_table(model: str = "all", remeasure: bool = False) -> dict[str, 
             "rows": [],
             "markdown": "no compression report yet: run `lmgen compress report`",
         }
-    rows = [r for r in report["rows"] if model == "all" or r["model"].split(":")[0] == model]
+    rows = [r for r in report["rows"] if family == "all" or r["model"].split(":")[0] == family]
     picked = {**report, "rows": rows}
     keep = (
         "model",
@@ -62,7 +68,7 @@ def compression_table(model: str = "all", remeasure: bool = False) -> dict[str, 
 
 @tool(parse_docstring=True)
 def compare_compression(
-    model: Literal["all", "bert", "gan", "gguf"] = "all", remeasure: bool = False
+    family: Literal["all", "bert", "gan", "gguf"] = "all", remeasure: bool = False
 ) -> dict[str, Any]:
     """Compare compressed versions of lmgen's models with their originals: int8 quantization,
     magnitude pruning (weights, attention heads, neurons, channels), distillation into a smaller
@@ -70,7 +76,7 @@ def compare_compression(
     quality metric (held-out MLM accuracy, FID, perplexity), each also relative to the original.
 
     Args:
-        model: Which family: 'bert', 'gan' (image generator), 'gguf' (the llama.cpp expert) or 'all'.
+        family: Which models: 'bert', 'gan' (image generator), 'gguf' (the llama.cpp expert) or 'all'.
         remeasure: Measure again now (a quick run, minutes) instead of reading the latest report.
     """
-    return compression_table(model, remeasure)
+    return compression_table(family, remeasure)

@@ -212,6 +212,8 @@ def build_app(context: Context | None = None) -> Any:
                 tabs.generators_tab()
             with gr.Tab(tabs.t("router"), id="router"):
                 tabs.router_tab()
+            with gr.Tab(tabs.t("compression"), id="compression"):
+                tabs.compression_tab()
             with gr.Tab(tabs.t("settings"), id="settings"):
                 tabs.settings_tab(live)
     return demo

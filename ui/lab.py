@@ -397,3 +397,20 @@ def settings_rows(overrides: dict[str, Any] | None = None) -> list[dict[str, str
             continue  # never show secrets
         rows.append({"setting": f.name, "value": str(getattr(ctx, f.name))})
     return rows
+
+
+# --------------------------------------------------------------------------- compression
+def compression_view(family: str = "all", remeasure: bool = False) -> dict[str, Any]:
+    """The compression table (Markdown) and the report's plots (file paths) for one model family."""
+    from lmgen.models.compress.report import SHIPPED_REPORT, latest_report
+    from lmgen.tools.compress import compression_table
+
+    table = compression_table(family, remeasure)
+    report = latest_report() or latest_report(SHIPPED_REPORT)
+    plots: list[str] = []
+    if report is not None:
+        folder = Path(report["folder"])
+        wanted = None if family == "all" else family
+        plots = [str(folder / p) for p in report.get("plots", []) if wanted is None or p.startswith(wanted)]
+        plots = [p for p in plots if Path(p).is_file()]
+    return {"markdown": table["markdown"], "origin": table["origin"], "plots": plots}

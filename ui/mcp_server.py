@@ -87,6 +87,15 @@ DESCRIPTIONS = {
         "mode: 'hybrid' (BM25 keywords + embeddings fused, best), 'dense' or 'bm25'. Use it to ground "
         "an answer and cite sources."
     ),
+    "compare_compression": (
+        "Return lmgen's compression table: each compressed variant of its models next to the "
+        "original, with parameters, bytes, latency, throughput and quality, and each figure's ratio "
+        "to the original. It covers int8 BERT and GAN, pruned BERT (weights, heads, feed-forward "
+        "neurons) and GAN (weights, channels), a distilled half-size BERT and GGUF types of the "
+        "expert. Quality is held-out MLM top-5 (higher is better), FID or perplexity (lower is "
+        "better). family picks 'bert', 'gan', 'gguf' or 'all'. remeasure=true runs a "
+        "quick measurement (minutes) and writes the report files."
+    ),
 }
 
 READ_ONLY = {"score_perplexity", "fill_mask", "next_sentence", "pseudo_perplexity", "retrieve_documents"}
@@ -96,6 +105,7 @@ RETURNS: dict[str, Any] = {
     "next_sentence": dict[str, Any],
     "pseudo_perplexity": dict[str, Any],
     "retrieve_documents": list[dict[str, Any]],
+    "compare_compression": dict[str, Any],
 }
 
 

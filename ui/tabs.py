@@ -20,6 +20,7 @@ _EN = {
     "generators": "Generators",
     "router": "Router",
     "settings": "Settings",
+    "compression": "Compression",
     "sentence": "Sentence",
     "score": "Score",
     "request": "Request",
@@ -36,6 +37,7 @@ _KO = {
     "generators": "생성 모델",
     "router": "라우터",
     "settings": "설정",
+    "compression": "모델 압축",
     "sentence": "문장",
     "score": "점수 매기기",
     "request": "요청",
@@ -86,6 +88,9 @@ _KO_LABELS = {
     "Ground answers in the documents": "문서에 근거해 답하기",
     "Expert judge for unsure requests": "애매한 요청은 전문가 모델이 판정",
     "Apply": "적용",
+    "Model family": "모델 종류",
+    "Re-measure now (quick run, minutes)": "지금 다시 측정 (빠른 실행, 몇 분)",
+    "Plots": "그래프",
 }
 _KO.update(_KO_LABELS)
 _EN.update({k: k for k in _KO_LABELS})  # English labels are their own keys
@@ -430,3 +435,41 @@ def settings_tab(live: dict[str, Any]) -> None:
 
     apply.click(update, [max_tokens, temperature, share, rag, judge], table)
     refresh.click(lambda: _frame(lab.settings_rows(live), ["setting", "value"]), None, table)
+
+
+# --------------------------------------------------------------------------- compression
+def compression_tab() -> None:
+    gr.Markdown(
+        "From LLM to sLM: each row is a compressed variant next to its original — int8 quantization, "
+        "magnitude pruning (weights, heads, neurons, channels), a distilled half-size BERT and GGUF "
+        "types. Ratios are against the original (size < 1 saves, speed-up > 1 is faster). "
+        "`lmgen compress report` re-measures everything; the button runs the quick version."
+    )
+    family = gr.Radio(
+        ["all", "bert", "gan", "gguf"], value="all", label=t("Model family"), elem_id="compress-family"
+    )
+
+    def show(which: str, remeasure: bool = False) -> tuple[Any, ...]:
+        from PIL import Image
+
+        view = lab.compression_view(which, remeasure)
+        images = [Image.open(p).copy() for p in view["plots"]]
+        return f"*{view['origin']}*", view["markdown"], images
+
+    # values are callables, so a page load shows the latest report
+    origin = gr.Markdown(value=lambda: show("all")[0], elem_id="compress-origin")
+    table = gr.Markdown(value=lambda: show("all")[1], elem_id="compress-table")
+    plots = gr.Gallery(
+        value=lambda: show("all")[2],
+        label=t("Plots"),
+        columns=3,
+        height=320,
+        preview=False,
+        object_fit="contain",
+        elem_id="compress-plots",
+    )
+    again = gr.Button(t("Re-measure now (quick run, minutes)"))
+
+    handler = _safe(show, 3)
+    family.change(handler, family, [origin, table, plots])
+    again.click(_safe(lambda which: show(which, True), 3), family, [origin, table, plots])

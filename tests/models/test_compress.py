@@ -187,16 +187,16 @@ def test_quick_report_writes_table_plots_and_serves_the_tool(
 
     assert compare_compression in TOOLS
     monkeypatch.setenv("LMGEN_HOME", str(tmp_path / "home"))  # no report measured here yet
-    shipped = compare_compression.invoke({"model": "bert"})
+    shipped = compare_compression.invoke({"family": "bert"})
     assert shipped["origin"].startswith("shipped") and shipped["rows"]
     assert {r["model"] for r in shipped["rows"]} == {"bert"}
     local = tmp_path / "home" / "compress" / "report"
     local.mkdir(parents=True)
     (tmp_path / "report.json").rename(local / "report.json")
-    mine = compare_compression.invoke({"model": "gan"})
+    mine = compare_compression.invoke({"family": "gan"})
     assert mine["origin"].startswith("measured on this machine") and len(mine["rows"]) == len(rows)
-    with pytest.raises(Exception, match="model"):
-        compare_compression.invoke({"model": "llama"})
+    with pytest.raises(Exception, match="family"):
+        compare_compression.invoke({"family": "llama"})
 
 
 def test_shipped_report_meets_its_story() -> None:

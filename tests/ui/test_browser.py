@@ -172,6 +172,16 @@ def test_playground_tabs_in_the_browser(ui_url: str, tmp_path: Path) -> None:
         page.locator("#doc-remove").click()
         expect(page.locator("#doc-sources")).not_to_contain_text("lighthouse.md", timeout=60_000)
 
+        # Compression: the shipped report's table and plots, then one family
+        page.get_by_role("tab", name="Compression").click()
+        expect(page.locator("#compress-table")).to_contain_text("int8 dynamic", timeout=60_000)
+        expect(page.locator("#compress-origin")).to_contain_text("shipped")
+        expect(page.locator("#compress-plots img").first).to_be_visible(timeout=60_000)
+        page.locator("#compress-family").get_by_label("gguf").check()
+        expect(page.locator("#compress-table")).to_contain_text("Q2_K", timeout=60_000)
+        expect(page.locator("#compress-table")).not_to_contain_text("int8 dynamic")
+        _shot(page, "compression")
+
         page.get_by_role("tab", name="Settings").click()
         page.locator("#settings-apply").click()
         expect(page.locator("#settings-table")).to_contain_text("generalist_share", timeout=30_000)

@@ -49,6 +49,7 @@ async def _exercise(client: Any) -> dict[str, Any]:
         "pseudo_perplexity": {"text": "The cat sat on the mat."},
         "generate_images": {"model": "gan", "count": 4, "seed": 1},
         "retrieve_documents": {"query": "What is next-sentence prediction?", "k": 3},
+        "compare_compression": {"family": "bert"},
         "ask": {"question": "hello, how are you?", "route": "expert"},
     }
     seen["results"] = {name: await client.call_tool(name, args) for name, args in calls.items()}
@@ -95,6 +96,9 @@ def _check(seen: dict[str, Any]) -> None:
     images = [b for b in results["generate_images"].content if b.type == "image"]
     assert len(images) == 1 and images[0].mime_type == "image/png"
     assert base64.b64decode(images[0].data)[:8] == b"\x89PNG\r\n\x1a\n"
+    table = results["compare_compression"].structured_content
+    assert table["rows"] and {r["model"] for r in table["rows"]} == {"bert"}
+    assert table["rows"][0]["technique"] == "original" and "| bert |" in table["markdown"]
     asked = results["ask"].structured_content
     assert asked["route"] == "expert" and asked["answer"] and asked["thread_id"]
     assert asked["sources"] == []  # a greeting never gets sources

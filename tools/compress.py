@@ -23,6 +23,7 @@ def compression_table(family: str = "all", remeasure: bool = False) -> dict[str,
     if family not in FAMILIES:
         raise InputError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
     sections = ("bert", "gan", "gguf") if family == "all" else (family,)
+    report: dict[str, Any] | None
     if remeasure:
         report = build_report(
             lmgen_home() / "compress" / "report", quick=True, sections=sections, progress=False

@@ -64,7 +64,7 @@ def prune_cmd(
     structure: Annotated[
         str, typer.Option(help="unstructured, heads or ffn (bert), channels (gan).")
     ] = "unstructured",
-    fine_tune: Annotated[int, typer.Option(help="Recovery fine-tune steps (bert, unstructured).")] = 0,
+    fine_tune: Annotated[int, typer.Option(help="Recovery fine-tune steps after pruning (0: none).")] = 0,
     pairs: Annotated[int, typer.Option(help="Held-out pairs to score (bert).")] = 400,
     out: Annotated[Path | None, typer.Option(help="Save the pruned BERT here (unstructured or ffn).")] = None,
     as_json: JsonFlag = False,

@@ -219,3 +219,44 @@ def prune_gan_channels(generator: Any, share: float) -> Any:
             new_conv2,
         )
     return g
+
+
+def recover_gan(
+    gan: Any,
+    generator: Any,
+    steps: int = 300,
+    batch_size: int = 64,
+    lr: float = 1e-4,
+    seed: int = 0,
+    dataset: str = "mnist",
+    progress: bool = True,
+) -> Any:
+    """A short adversarial fine-tune of a pruned ``generator`` against (a copy of) the GAN's own
+    discriminator, on the training images. ``generator`` (a pruned copy) is tuned in place and
+    returned; the GAN is untouched.
+
+    Torch's pruning masks, if still attached, keep pruned weights at zero; they are made permanent
+    at the end.
+    """
+    import numpy as np
+    import torch
+    from tqdm import tqdm
+
+    from lmgen.models.images.train import _optimizers, _step  # the GAN's own training step
+    from lmgen.stores.images import load_dataset
+
+    if steps < 1:
+        raise InputError("a recovery fine-tune needs at least one step")
+    tuned = copy.deepcopy(gan)
+    tuned.generator = generator
+    images = torch.from_numpy(load_dataset(dataset, "train").images)
+    labels = torch.zeros(len(images), dtype=torch.long)
+    optimizers = _optimizers("gan", tuned, lr)
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    tuned.train()
+    for _ in tqdm(range(steps), desc="recover gan", unit=" step", disable=not progress):
+        idx = torch.from_numpy(rng.integers(0, len(images), batch_size))
+        _step("gan", tuned, optimizers, images[idx], labels[idx])
+    tuned.eval()
+    return finalize(tuned.generator, generator_prunable)

@@ -343,7 +343,14 @@ def bert_section(
 
 
 # --------------------------------------------------------------------------- GAN
-def gan_section(quick: bool, only: tuple[str, float] | None = None) -> list[dict[str, Any]]:
+def gan_section(
+    quick: bool,
+    only: tuple[str, float] | None = None,
+    recover_steps: int | None = None,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    """GAN rows; ``only`` = (structure, share) measures one pruned variant; ``recover_steps`` is the
+    adversarial fine-tune after pruning (default 300 in a full run, none in a quick one)."""
     import torch
 
     from lmgen.models.compress import prune, quantize
@@ -412,22 +419,31 @@ def gan_section(quick: bool, only: tuple[str, float] | None = None) -> list[dict
         return out
 
     rows = [row("float32 generator (shipped)", "original", original)]
-    if only is not None:  # one pruned variant (``lmgen compress prune gan``)
-        structure, share = only
+    steps = recover_steps if recover_steps is not None else (0 if quick or only else 300)
+
+    def pruned(structure: str, share: float, tune: int) -> dict[str, Any]:
         if structure == "channels":
             variant = prune.prune_gan_channels(original, share)
         else:
-            variant = prune.prune_unstructured(original, share, params_of=prune.generator_prunable)
-        achieved = (
-            prune.sparsity_of(prune.generator_prunable(variant))["sparsity"]
-            if structure != "channels"
-            else share
-        )
-        rows.append(
-            row(
-                f"{structure} {share:.0%}", "prune", variant, sparsity=round(achieved, 6), structure=structure
+            variant = prune.prune_unstructured(
+                original, share, params_of=prune.generator_prunable, keep_masks=tune > 0
             )
+        if tune:
+            variant = prune.recover_gan(gan, variant, steps=tune, progress=progress)
+        achieved = (
+            share
+            if structure == "channels"
+            else prune.sparsity_of(prune.generator_prunable(variant))["sparsity"]
         )
+        name = ("channels −" if structure == "channels" else "unstructured ") + f"{share:.0%}"
+        extra: dict[str, Any] = {"sparsity": round(achieved, 6), "structure": structure}
+        if tune:
+            name += f" + {tune}-step fine-tune"
+            extra["fine_tune_steps"] = tune
+        return row(name, "prune", variant, **extra)
+
+    if only is not None:  # one pruned variant (``lmgen compress prune gan``)
+        rows.append(pruned(*only, steps))
         return _relative(rows, lower_is_better=True)
     for eng in (quantize.GENERATOR_ENGINE, "x86"):
         try:
@@ -435,28 +451,18 @@ def gan_section(quick: bool, only: tuple[str, float] | None = None) -> list[dict
         except InputError:
             continue
         rows.append(row(f"int8 static PTQ ({eng})", "quantize", qgen, engine_name=eng))
-    for s in (0.5, 0.8) if quick else (0.3, 0.5, 0.7, 0.9):
-        pruned = prune.prune_unstructured(original, s, params_of=prune.generator_prunable)
-        achieved = prune.sparsity_of(prune.generator_prunable(pruned))["sparsity"]
-        rows.append(
-            row(
-                f"unstructured {s:.0%}",
-                "prune",
-                pruned,
-                sparsity=round(achieved, 4),
-                structure="unstructured",
-            )
-        )
+    for share in (0.5, 0.8) if quick else (0.3, 0.5, 0.7, 0.9):
+        rows.append(pruned("unstructured", share, 0))
     for share in (0.25, 0.5):
-        rows.append(
-            row(
-                f"channels −{share:.0%}",
-                "prune",
-                prune.prune_gan_channels(original, share),
-                sparsity=share,
-                structure="channels",
-            )
-        )
+        rows.append(pruned("channels", share, 0))
+    if steps:
+        for structure, share in (
+            ("unstructured", 0.5),
+            ("unstructured", 0.7),
+            ("channels", 0.25),
+            ("channels", 0.5),
+        ):
+            rows.append(pruned(structure, share, steps))
     return _relative(rows, lower_is_better=True)
 
 
@@ -544,7 +550,7 @@ def build_report(
         if "bert" in sections:
             rows += bert_section(quick, ddir, progress=progress, recover_steps=recover_steps)
         if "gan" in sections:
-            rows += gan_section(quick)
+            rows += gan_section(quick, progress=progress)
         if "gguf" in sections:
             rows += gguf_section(quick, gguf_role, home / "gguf", progress=progress)
     import torch
@@ -634,7 +640,7 @@ def write_plots(report: dict[str, Any], out: Path) -> list[Path]:
         tuned = [(r["sparsity"], r["quality"][metric]) for r in mine if r.get("fine_tune_steps")]
         if tuned:
             xs, ys = zip(*tuned, strict=True)
-            ax.scatter(xs, ys, marker="*", s=120, label="unstructured + fine-tune", zorder=3)
+            ax.scatter(xs, ys, marker="*", s=120, label="pruned, then fine-tuned", zorder=3)
         for r in mine:
             if r["technique"] in ("quantize", "distill", "baseline"):
                 ax.axhline(r["quality"][metric], ls="--", lw=0.8, color="gray")
@@ -709,7 +715,7 @@ def compare_pruned(
 
     share = prune.check_sparsity(sparsity)
     if target == "gan":
-        rows = gan_section(quick=True, only=(structure, share))
+        rows = gan_section(quick=True, only=(structure, share), recover_steps=fine_tune)
         return {
             "original": rows[0]["quality"],
             "pruned": rows[-1]["quality"],
@@ -728,15 +734,6 @@ def compare_pruned(
     before = bench.quality(original)
     if structure == "unstructured":
         model = prune.prune_unstructured(original, share, keep_masks=fine_tune > 0)
-        if fine_tune:
-            train_mlm(
-                model,
-                loaded.tokenizer,
-                read_documents(mlm_corpus().train),
-                TrainConfig(steps=fine_tune, learning_rate=2e-4, seed=1),
-                desc="recover",
-            )
-            prune.finalize(model)
     elif structure == "heads":
         model = prune.prune_heads(original, share)
     elif structure == "ffn":
@@ -744,6 +741,15 @@ def compare_pruned(
         model.config.intermediate_size = model.bert.encoder.layer[0].intermediate.dense.out_features
     else:
         raise InputError(f"BERT can be pruned as unstructured, heads or ffn, not {structure!r}")
+    if fine_tune:
+        train_mlm(
+            model,
+            loaded.tokenizer,
+            read_documents(mlm_corpus().train),
+            TrainConfig(steps=fine_tune, learning_rate=2e-4, seed=1),
+            desc="recover",
+        )
+        prune.finalize(model)
     after = bench.quality(model)
     result: dict[str, Any] = {
         "structure": structure,

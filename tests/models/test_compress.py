@@ -142,6 +142,32 @@ def test_gan_channel_pruning_and_bad_sparsity() -> None:
             prune.prune_unstructured(g, bad, params_of=prune.generator_prunable)
 
 
+def test_pruned_gan_recovers_with_a_short_adversarial_fine_tune() -> None:
+    from lmgen.models.images.evaluate import classify
+    from lmgen.models.images.metrics import frechet_distance
+    from lmgen.models.images.train import load_images_checkpoint
+    from lmgen.stores.images import load_dataset, shipped_dir
+    from lmgen.tools.images import load_generator
+
+    gan = load_generator("gan")
+    classifier, _ = load_images_checkpoint(shipped_dir("mnist"), "classifier")
+    real, _ = classify(classifier.eval(), torch.from_numpy(load_dataset("mnist", "test").images))
+    z = torch.randn(500, 64, generator=torch.Generator().manual_seed(0))
+
+    def fid(generator: torch.nn.Module) -> float:
+        with torch.inference_mode():
+            return frechet_distance(classifier.features(generator.eval()(z).clamp(-1, 1)).numpy(), real)
+
+    small = prune.prune_gan_channels(gan.generator, 0.25)
+    before = fid(small)
+    masked = prune.prune_unstructured(gan.generator, 0.5, params_of=prune.generator_prunable, keep_masks=True)
+    after = fid(prune.recover_gan(gan, small, steps=150, progress=False))
+    tuned = prune.recover_gan(gan, masked, steps=20, progress=False)
+    assert after < 0.5 * before, (before, after)
+    counted = prune.sparsity_of(prune.generator_prunable(tuned))
+    assert counted["zeros"] >= round(0.5 * counted["total"])  # the fine-tune kept the zeros
+
+
 def test_recovery_fine_tune_keeps_the_zeros(bert: LoadedBert, corpus: tuple) -> None:
     masked = prune.prune_unstructured(bert.model, 0.6, keep_masks=True)
     train_mlm(masked, bert.tokenizer, corpus[0][:200], TrainConfig(steps=3, batch_size=4), progress=False)

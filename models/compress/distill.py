@@ -122,6 +122,19 @@ def _project_embeddings(teacher: Any, student: Any) -> None:
         s_emb.token_type_embeddings.weight.copy_(t_emb.token_type_embeddings.weight.float() @ basis)
 
 
+def soft_loss(student_logits: Any, teacher_logits: Any, temperature: float) -> Any:
+    """T² · KL(softmax(teacher/T) ‖ softmax(student/T)), averaged over rows."""
+    import torch.nn.functional as F
+
+    kl = F.kl_div(
+        F.log_softmax(student_logits / temperature, -1),
+        F.log_softmax(teacher_logits / temperature, -1),
+        log_target=True,
+        reduction="batchmean",
+    )
+    return kl * temperature**2
+
+
 def train_mlm(
     model: Any,
     tokenizer: Any,
@@ -189,24 +202,8 @@ def train_mlm(
                 t_out = teacher.bert(**enc_args)
                 t_mlm = teacher.cls.predictions(t_out.last_hidden_state[target])
                 t_nsp = teacher.cls.seq_relationship(t_out.pooler_output)
-            soft = (
-                F.kl_div(
-                    F.log_softmax(mlm_logits / temp, -1),
-                    F.log_softmax(t_mlm / temp, -1),
-                    log_target=True,
-                    reduction="batchmean",
-                )
-                * temp**2
-            )
-            nsp_soft = (
-                F.kl_div(
-                    F.log_softmax(nsp_logits / temp, -1),
-                    F.log_softmax(t_nsp / temp, -1),
-                    log_target=True,
-                    reduction="batchmean",
-                )
-                * temp**2
-            )
+            soft = soft_loss(mlm_logits, t_mlm, temp)
+            nsp_soft = soft_loss(nsp_logits, t_nsp, temp)
             loss = cfg.alpha * (soft + nsp_soft) + (1 - cfg.alpha) * (hard + nsp_hard)
             soft_value = float(soft.detach())
         optimizer.zero_grad(set_to_none=True)

@@ -6,9 +6,12 @@
   projection at the masked position only) vs one copy per pass;
 * pre-training tokens/s: lmgen's step (MLM head on the ~15% masked positions only) vs the
   plain ``BertForPreTraining(..., labels=...)`` step that projects every position onto the
-  vocabulary, same model size, same batches.
+  vocabulary, same model size, same batches;
+* first, quality on everyday language: the share of the 44 Korean and English probes in
+  ``mlm_probes.jsonl`` whose expected word is in the top 5.
 
     python benchmarks/mlm.py [--texts 64] [--pll-sentences 16] [--train-steps 8] [--model DIR]
+    python benchmarks/mlm.py --probes-only
 """
 
 from __future__ import annotations
@@ -141,6 +144,17 @@ def bench_training(model_dir: str, steps: int) -> dict[str, float]:
     }
 
 
+def everyday_probes(masker) -> dict:  # type: ignore[no-untyped-def]
+    """Top-5 hit rate on the everyday masks in mlm_probes.jsonl (none of them is in the corpus)."""
+    import json
+    from pathlib import Path
+
+    from lmgen.models.mlm.evaluate import probe_hits
+
+    path = Path(__file__).with_name("mlm_probes.jsonl")
+    return probe_hits(masker, [json.loads(line) for line in path.read_text("utf-8").splitlines() if line])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -150,6 +164,9 @@ def main() -> None:
     parser.add_argument("--pll-sentences", type=int, default=16)
     parser.add_argument("--train-steps", type=int, default=8)
     parser.add_argument("--model", default=None, help="checkpoint folder (default: the shipped one)")
+    parser.add_argument(
+        "--probes-only", action="store_true", help="only the everyday probes (benchmarks/mlm_probes.jsonl)"
+    )
     args = parser.parse_args()
     warnings.simplefilter("ignore")
 
@@ -161,6 +178,14 @@ def main() -> None:
 
     model_dir = args.model or str(SHIPPED_CHECKPOINT)
     print(f"checkpoint {model_dir}; torch threads {torch.get_num_threads()}")
+    probes = everyday_probes(FillMasker.load(model_dir))
+    print(
+        f"everyday probes ({probes['probes']}, Korean and English): expected word in the top 5 for "
+        f"{probes['hit_rate']:.1%} (en {probes['by_language'].get('en', 0):.1%}, "
+        f"ko {probes['by_language'].get('ko', 0):.1%})"
+    )
+    if args.probes_only:
+        return
     texts = masked_sentences(args.texts)
     fm = bench_fill_mask(FillMasker.load(model_dir), texts, args.batch_size)
     print(

@@ -146,3 +146,29 @@ def evaluate_model(
         metrics["nsp_baseline"] = 0.5
     metrics["by_language"] = by_lang
     return metrics
+
+
+def probe_hits(masker: Any, probes: list[dict[str, Any]], k: int = 5) -> dict[str, Any]:
+    """Share of everyday probes (``{"lang", "text", "answers"}``, one ``[MASK]`` each) whose top-``k``
+    fills contain an accepted answer, overall and per language, with each probe's candidates."""
+    rows = []
+    for probe in probes:
+        candidates = masker(probe["text"], top_k=k)[0]
+        top = [str(c["token_str"]).replace("##", "").strip().lower() for c in candidates]
+        accepted = {a.lower() for a in probe["answers"]}
+        rows.append(
+            {"lang": probe["lang"], "text": probe["text"], "top": top, "hit": bool(accepted & set(top))}
+        )
+    by_language = {
+        lang: round(
+            sum(r["hit"] for r in rows if r["lang"] == lang) / max(1, sum(r["lang"] == lang for r in rows)), 4
+        )
+        for lang in sorted({r["lang"] for r in rows})
+    }
+    return {
+        "k": k,
+        "probes": len(rows),
+        "hit_rate": round(sum(r["hit"] for r in rows) / max(1, len(rows)), 4),
+        "by_language": by_language,
+        "rows": rows,
+    }

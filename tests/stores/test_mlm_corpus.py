@@ -51,3 +51,28 @@ def test_prepared_corpus_is_document_structured() -> None:
     assert 0 < hangul < len(train), "both Korean and English documents"
     seen = {" ".join(s.lower().split()) for d in train for s in d}
     assert not any(" ".join(s.lower().split()) in seen for d in test for s in d)
+
+
+# The course's own examples and lmgen's everyday probes are for testing the model: none may be in
+# the text it is trained on (the masked word replaced by any word).
+COURSE_MLM = "나는 [MASK]에 가서 밥을 먹었다."
+COURSE_NSP = ("나는 배가 고팠다.", "그래서 식당에 갔다.", "하늘은 파랗다.")
+
+
+def test_course_examples_and_probes_are_not_in_the_training_text() -> None:
+    import json
+    import re
+
+    from lmgen.stores.mlm import mlm_corpus
+
+    text = " ".join(mlm_corpus().train.read_text("utf-8").split())
+    probes = Path(__file__).parents[2] / "benchmarks" / "mlm_probes.jsonl"
+    masked = [COURSE_MLM] + [
+        json.loads(line)["text"] for line in probes.read_text("utf-8").splitlines() if line
+    ]
+    assert len(masked) > 40
+    for example in masked:
+        pattern = re.escape(" ".join(example.split())).replace(re.escape("[MASK]"), r"\S+")
+        assert not re.search(pattern, text), example
+    for sentence in COURSE_NSP:
+        assert sentence not in text, sentence

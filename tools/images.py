@@ -158,21 +158,26 @@ def generate_images(
     seed: int = 0,
     steps: Annotated[int, Field(ge=1, le=1000)] | None = None,
     digit: Annotated[int, Field(ge=0, le=9)] | None = None,
+    dataset: Literal["mnist", "fashion"] = "mnist",
 ) -> tuple[str, dict[str, Any]]:
-    """Draw images with one of lmgen's generators trained on MNIST digits: an autoencoder ("ae"),
-    a VAE ("vae", smooth but blurry), a DCGAN ("gan", sharp), a diffusion model ("ddpm", best,
-    slower; can draw a chosen digit), or the pretrained 64x64 colour face GAN ("faces").
+    """Draw images with one of lmgen's generators trained on MNIST digits (or on Fashion-MNIST
+    clothes): an autoencoder ("ae"), a VAE ("vae", smooth but blurry), a DCGAN ("gan", sharp), a
+    diffusion model ("ddpm", best, slower; can draw a chosen class), or the pretrained 64x64 colour
+    face GAN ("faces").
 
     Args:
         model: One of ae, vae, gan, ddpm, faces.
         count: How many images (1-64).
         seed: Random seed; the same seed gives the same images.
         steps: Diffusion only: DDIM sampling steps (fewer is faster, e.g. 20 or 50).
-        digit: Diffusion only: the digit 0-9 to draw (classifier-free guidance).
+        digit: Diffusion only: the class 0-9 to draw (classifier-free guidance): a digit, or for
+            Fashion-MNIST 0 T-shirt, 1 trouser, 2 pullover, 3 dress, 4 coat, 5 sandal, 6 shirt,
+            7 sneaker, 8 bag, 9 ankle boot.
+        dataset: "mnist" (digits, default) or "fashion" (Fashion-MNIST clothes).
     """
     if count > TOOL_MAX_IMAGES:
         raise InputError(f"at most {TOOL_MAX_IMAGES} images from the tool, not {count}")
-    result = make_images(model, count, seed, steps, digit)
+    result = make_images(model, count, seed, steps, digit, dataset="mnist" if model == "faces" else dataset)
     what = f" of the digit {digit}" if digit is not None else ""
     text = f"Generated {count} image(s){what} with {result['model']} in {result['seconds']:.2f} s: "
     text += result["grid"]

@@ -171,21 +171,23 @@ def pll_rows(lines: str) -> list[dict[str, Any]]:
 FAMILIES = ("ae", "vae", "gan", "ddpm")
 
 
-def side_by_side(seed: int, count: int = 16, steps: int = 25) -> dict[str, dict[str, Any]]:
+def side_by_side(
+    seed: int, count: int = 16, steps: int = 25, dataset: str = "mnist"
+) -> dict[str, dict[str, Any]]:
     """One grid per family with the same seed and count: grid path and seconds per image."""
     from lmgen.tools.images import make_images
 
     out = {}
     for kind in FAMILIES:
-        result = make_images(kind, count, seed, steps if kind == "ddpm" else None)
+        result = make_images(kind, count, seed, steps if kind == "ddpm" else None, dataset=dataset)
         out[kind] = {"grid": result["grid"], "seconds_per_image": round(result["seconds"] / count, 4)}
     return out
 
 
-def draw_digit(digit: int, seed: int, count: int = 8, steps: int = 25) -> str:
+def draw_digit(digit: int, seed: int, count: int = 8, steps: int = 25, dataset: str = "mnist") -> str:
     from lmgen.tools.images import make_images
 
-    return str(make_images("ddpm", count, seed, steps, digit)["grid"])
+    return str(make_images("ddpm", count, seed, steps, digit, dataset=dataset)["grid"])
 
 
 def sampler_table(seed: int, count: int = 4, steps: tuple[int, ...] = (10, 25, 50)) -> list[dict[str, Any]]:
@@ -219,11 +221,11 @@ def faces(seed: int, count: int = 16) -> str:
     return str(make_images("faces", count, seed)["grid"])
 
 
-def eval_table(n: int = 200, seed: int = 0) -> list[dict[str, Any]]:
-    """``lmgen image eval`` for the four MNIST families, one row per model (numbers only)."""
+def eval_table(n: int = 200, seed: int = 0, dataset: str = "mnist") -> list[dict[str, Any]]:
+    """``lmgen image eval`` for the four families, one row per model (numbers only)."""
     from lmgen.tools.images import evaluate_images
 
-    report = evaluate_images(list(FAMILIES), n=n, seed=seed, steps=25)
+    report = evaluate_images(list(FAMILIES), n=n, seed=seed, steps=25, dataset=dataset)
     return [
         {"model": kind, **{k: v for k, v in metrics.items() if isinstance(v, int | float)}}
         for kind, metrics in report["models"].items()  # the four, plus "ddpm+cfg" (class-guided)

@@ -78,7 +78,9 @@ DESCRIPTIONS = {
         "grid) plus where the files were written. model: 'ae' (autoencoder decoder on random codes, "
         "often garbled), 'vae' (smooth but blurry digits), 'gan' (DCGAN, sharp), 'ddpm' (diffusion, "
         "the best digits, slower; digit picks the class, steps the DDIM steps), 'faces' (64x64 colour "
-        "face GAN). The same seed gives the same images. Use it to show how the families differ."
+        "face GAN). dataset 'fashion' draws Fashion-MNIST clothes instead of digits (digit is then the "
+        "class: 0 T-shirt … 9 ankle boot). The same seed gives the same images. Use it to show how "
+        "the families differ."
     ),
     "retrieve_documents": (
         "Search the knowledge base (lmgen's own documentation by default, plus whatever the user "

@@ -91,6 +91,7 @@ _KO_LABELS = {
     "Model family": "모델 종류",
     "Re-measure now (quick run, minutes)": "지금 다시 측정 (빠른 실행, 몇 분)",
     "Plots": "그래프",
+    "Dataset": "데이터셋",
 }
 _KO.update(_KO_LABELS)
 _EN.update({k: k for k in _KO_LABELS})  # English labels are their own keys
@@ -242,10 +243,17 @@ def bert_tab() -> None:
 # --------------------------------------------------------------------------- generators
 def generators_tab() -> None:
     gr.Markdown(
-        "The four families on MNIST with one seed: the autoencoder decodes random codes (it never learnt "
-        "a distribution), the VAE is smooth but blurry, the GAN sharp, diffusion the best and slowest."
+        "The four families on MNIST (or Fashion-MNIST) with one seed: the autoencoder decodes random "
+        "codes (it never learnt a distribution), the VAE is smooth but blurry, the GAN sharp, "
+        "diffusion the best and slowest."
     )
     with gr.Row():
+        dataset = gr.Radio(
+            [("MNIST", "mnist"), ("Fashion-MNIST", "fashion")],
+            value="mnist",
+            label=t("Dataset"),
+            elem_id="gen-dataset",
+        )
         seed = gr.Number(value=0, precision=0, label=t("seed"))
         count = gr.Slider(4, 32, value=16, step=4, label=t("Images per model"))
         go = gr.Button(t("Sample all four"), variant="primary", elem_id="gen-sample")
@@ -272,8 +280,8 @@ def generators_tab() -> None:
     faces_go = gr.Button(t("Pretrained face GAN"))
     faces = gr.Image(type="filepath", label=t("Faces (64×64)"))
 
-    def sample(s: float, n: float) -> tuple[Any, ...]:
-        out = lab.side_by_side(int(s or 0), int(n))
+    def sample(s: float, n: float, data: str) -> tuple[Any, ...]:
+        out = lab.side_by_side(int(s or 0), int(n), dataset=data)
         speed = " · ".join(f"{k}: {v['seconds_per_image'] * 1000:.1f} ms/image" for k, v in out.items())
         return (*(out[k]["grid"] for k in lab.FAMILIES), speed)
 
@@ -285,15 +293,23 @@ def generators_tab() -> None:
         )
         return table, [(r["grid"], f"{r['sampler']} {r['steps']}") for r in rows]
 
-    go.click(_safe(sample, 5), [seed, count], [*grids.values(), timing])
-    draw.click(_safe(lambda d, s: lab.draw_digit(int(d), int(s or 0)), 1), [digit, seed], drawn)
+    go.click(_safe(sample, 5), [seed, count, dataset], [*grids.values(), timing])
+    draw.click(
+        _safe(lambda d, s, data: lab.draw_digit(int(d), int(s or 0), dataset=data), 1),
+        [digit, seed, dataset],
+        drawn,
+    )
     strips_go.click(
         _safe(lambda s: tuple(lab.strips(int(s or 0))[k] for k in strip_images), 4),
         seed,
         list(strip_images.values()),
     )
     samplers_go.click(_safe(sampler_rows, 2), seed, [samplers, sampler_gallery])
-    eval_go.click(_safe(lambda s: pd.DataFrame(lab.eval_table(seed=int(s or 0))), 1), seed, eval_out)
+    eval_go.click(
+        _safe(lambda s, data: pd.DataFrame(lab.eval_table(seed=int(s or 0), dataset=data)), 1),
+        [seed, dataset],
+        eval_out,
+    )
     faces_go.click(_safe(lambda s: lab.faces(int(s or 0)), 1), seed, faces)
 
 

@@ -82,6 +82,8 @@ def ask_generalist(base: str, question: str) -> dict:
             "LMGEN_GENERALIST": base,
             "LMGEN_GENERALIST_MODEL_NAME": "served-expert",
             "LMGEN_MAX_TOKENS": "48",
+            # greedy: the server draws a fresh seed per request, so sampled plans differ run to run
+            "LMGEN_TEMPERATURE": "0",
         },
     )
     assert out.returncode == 0, out.stderr

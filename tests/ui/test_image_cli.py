@@ -111,3 +111,34 @@ def test_strips_explain_the_models(tmp_path: Path) -> None:
     for path in files.values():
         with Image.open(path) as im:
             assert im.width > 5 * im.height  # one row of frames
+
+
+def test_shipped_fashion_checkpoints_load_and_sample(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Fashion-MNIST checkpoints load through every interface's path and draw clothes the
+    Fashion-MNIST classifier recognizes across the classes (its classes overlap more than digits:
+    shirt, T-shirt, pullover and coat, so the confidence floor is lower)."""
+    from lmgen.models.images.sample import generate
+    from lmgen.models.images.train import load_images_checkpoint
+    from lmgen.stores.images import shipped_dir
+    from lmgen.tools.images import generate_images
+
+    classifier, _ = load_images_checkpoint(shipped_dir("fashion"), "classifier")
+    for kind in ("ae", "vae", "gan", "ddpm"):
+        model, _ = load_images_checkpoint(shipped_dir("fashion"), kind)
+        images = generate(model, kind, 100, seed=0, steps=20 if kind == "ddpm" else None)
+        assert images.shape == (100, 1, 28, 28) and images.min() >= -1 and images.max() <= 1
+        with torch.no_grad():
+            probs = torch.softmax(classifier(images), 1)
+        confident = (probs.max(1).values > 0.8).float().mean().item()
+        covered = len(set(probs.argmax(1).tolist()))
+        assert confident > 0.25 and covered >= 8, (kind, confident, covered)
+    monkeypatch.setenv("LMGEN_HOME", str(tmp_path))
+    message = generate_images.invoke(
+        {
+            "type": "tool_call",
+            "id": "1",
+            "name": "generate_images",
+            "args": {"model": "ddpm", "count": 2, "steps": 5, "digit": 7, "dataset": "fashion"},
+        }
+    )
+    assert "ddpm (fashion)" in message.content and len(message.artifact["files"]) == 2

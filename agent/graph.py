@@ -279,7 +279,8 @@ def plan_step(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         name = str(choice.get("tool", ANSWER))
         if name not in tools:
             return {"name": ANSWER}
-        ask = [*base, SystemMessage(prompts.FILL_NEXT.format(name=name))]
+        fill = prompts.FILL_NEXT.format(name=name, arguments=arguments_text(tools[name]))
+        ask = [*base, SystemMessage(fill)]
         return {"name": name, "args": force_tool_call(model, openai_tool(tools[name]), ask)}
 
     try:

@@ -60,7 +60,8 @@ STEPS_SO_FAR = "Tool calls so far:\n{steps}"
 NO_STEPS_YET = "(none yet)"
 FILL_NEXT = (
     "Now fill in the arguments of `{name}` for the next measurement the request needs. Copy texts exactly "
-    "from the request, without quote marks."
+    "from the request, without quote marks; leave out an optional argument the request does not ask "
+    "for.\nArguments:\n{arguments}"
 )
 ANSWER_FROM_STEPS = (
     "Request: {request}\n\nResults of the tools lmgen ran for it:\n{steps}\n\n"

@@ -157,13 +157,14 @@ def _grounded(value: Any, haystack: str) -> bool:
     return True
 
 
-# How people name each generator (the ``model`` argument of generate_images).
+# How people name each generator and dataset (the ``model`` and ``dataset`` of generate_images).
 _ALIASES = {
     "ae": ("autoencoder", "auto-encoder", "오토인코더"),
     "vae": ("variational", "변분"),
     "gan": ("adversarial", "적대"),
     "ddpm": ("diffusion", "ddim", "확산"),
     "faces": ("face", "얼굴"),
+    "fashion": ("clothes", "clothing", "garment", "옷", "의류", "패션"),
 }
 
 

@@ -170,10 +170,10 @@ def generate_images(
         count: How many images (1-64).
         seed: Random seed; the same seed gives the same images.
         steps: Diffusion only: DDIM sampling steps (fewer is faster, e.g. 20 or 50).
-        digit: Diffusion only: the class 0-9 to draw (classifier-free guidance): a digit, or for
-            Fashion-MNIST 0 T-shirt, 1 trouser, 2 pullover, 3 dress, 4 coat, 5 sandal, 6 shirt,
-            7 sneaker, 8 bag, 9 ankle boot.
-        dataset: "mnist" (digits, default) or "fashion" (Fashion-MNIST clothes).
+        digit: Diffusion only: the digit 0-9 to draw (classifier-free guidance); with
+            dataset "fashion", the clothing class number.
+        dataset: "mnist" (digits, default) or "fashion" (Fashion-MNIST clothes, classes 0 T-shirt,
+            1 trouser, 2 pullover, 3 dress, 4 coat, 5 sandal, 6 shirt, 7 sneaker, 8 bag, 9 ankle boot).
     """
     if count > TOOL_MAX_IMAGES:
         raise InputError(f"at most {TOOL_MAX_IMAGES} images from the tool, not {count}")

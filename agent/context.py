@@ -91,6 +91,13 @@ class Context:
         },
     )
     rag_k: int = field(default=4, metadata={"description": "Chunks retrieved for a grounded answer."})
+    rag_translate: bool = field(
+        default=True,
+        metadata={
+            "description": "Search a translation of the question too when the documents it finds are in "
+            "the other language (Korean ↔ English; one greedy generalist call)."
+        },
+    )
     rag_tokens: int = field(
         default=700, metadata={"description": "Token budget of the retrieved context in a RAG prompt."}
     )

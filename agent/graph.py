@@ -45,6 +45,8 @@ from lmgen.agent.models import (
     expert_runtime,
     generalist_chat_model,
     model_label,
+    query_translator,
+    remote_errors,
 )
 from lmgen.agent.router import load_router, route_text, router_threshold
 from lmgen.agent.state import InputState, State
@@ -137,19 +139,6 @@ def after_route(
 
 
 # --------------------------------------------------------------------------- fallback
-def _remote_errors() -> tuple[type[BaseException], ...]:
-    """What a generalist may raise when it is down or misbehaves (provider SDKs imported lazily)."""
-    errors: list[type[BaseException]] = [OSError, TimeoutError, LmgenError, ImportError]
-    try:
-        import httpx
-        import openai
-
-        errors += [openai.OpenAIError, httpx.HTTPError]
-    except ImportError:
-        pass
-    return tuple(errors)
-
-
 def _with_fallback(ctx: Context, route: str, run: Callable[[BaseChatModel], T]) -> tuple[T, str, str]:
     """``run`` with the route's model; a failing generalist hands over to the expert.
 
@@ -159,7 +148,7 @@ def _with_fallback(ctx: Context, route: str, run: Callable[[BaseChatModel], T]) 
         try:
             model = generalist_chat_model(ctx)
             return run(model), model_label(model), ""
-        except _remote_errors() as exc:
+        except remote_errors() as exc:
             reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
             log.warning("generalist failed, falling back to the expert: %s", reason)
             notice = prompts.FALLBACK_NOTICE.format(generalist=ctx.generalist, reason=reason)
@@ -346,20 +335,31 @@ def _knowledge(ctx: Context) -> Any:
 
 def retrieve_docs(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Search the knowledge base for the newest user message (hybrid) and keep the relevant chunks."""
+    from lmgen.chains.crosslingual import search_across_languages
     from lmgen.chains.rag import relevant
 
     ctx = _context(runtime)
     question = last_user_text(state)
     start = time.perf_counter()
+    translated = ""
     try:
         kb = _knowledge(ctx)
-        hits = relevant(kb.search(question, k=ctx.rag_k), question) if kb is not None else []
+        hits = []
+        if kb is not None:
+            translator = query_translator(ctx) if ctx.rag_translate else None
+            found, info = search_across_languages(kb, question, translator, k=ctx.rag_k)
+            translated = info.translated
+            # the gate judges the chunks against the question and, across languages, its translation
+            hits = relevant(found, question) or (relevant(found, translated) if translated else [])
     except LmgenError as exc:
         log.warning("knowledge base unavailable: %s", exc.one_line())
         return {"hits": [], "notice": f"The knowledge base is unavailable ({exc.one_line()})."}
     ms = round((time.perf_counter() - start) * 1000, 1)
     _emit(
-        "retrieval", hits=[{"source": h.source, "heading": h.heading, "score": h.score} for h in hits], ms=ms
+        "retrieval",
+        hits=[{"source": h.source, "heading": h.heading, "score": h.score} for h in hits],
+        ms=ms,
+        **({"translated": translated} if translated else {}),
     )
     return {"hits": [asdict(h) for h in hits], "retrieval_ms": ms}
 

@@ -336,3 +336,50 @@ def left_context(text: str, mask_token: str, top_k: int) -> dict[str, Any]:
     from lmgen.models.mlm.compare import left_context_candidates
 
     return left_context_candidates(base_runtime(), text, mask_token, top_k)
+
+
+def remote_errors() -> tuple[type[BaseException], ...]:
+    """What a generalist may raise when it is down or misbehaves (provider SDKs imported lazily)."""
+    from lmgen.errors import LmgenError
+
+    errors: list[type[BaseException]] = [OSError, TimeoutError, LmgenError, ImportError]
+    try:
+        import httpx
+        import openai
+
+        errors += [openai.OpenAIError, httpx.HTTPError]
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+@lru_cache(maxsize=1)
+def _translations() -> Any:
+    from lmgen.chains.crosslingual import TranslationCache
+
+    return TranslationCache()
+
+
+def query_translator(context: Context) -> Callable[[str, str], str]:
+    """Translate a search question (``(text, "ko"|"en") → text``) with the generalist, greedily.
+
+    A generalist that is down hands over to the expert (log, no exception); translations are cached
+    per model and text. Used by cross-language retrieval (:mod:`lmgen.chains.crosslingual`).
+    """
+    from dataclasses import replace
+
+    from lmgen.chains.crosslingual import translate
+
+    quiet = replace(context, temperature=0.0, max_tokens=96)
+
+    def run(text: str, target: str) -> str:
+        def make() -> str:
+            try:
+                return translate(generalist_chat_model(quiet), text, target)
+            except remote_errors() as exc:
+                log.warning("generalist could not translate the query, the expert does: %s", exc)
+                return translate(expert_chat_model(quiet), text, target)
+
+        return str(_translations().get((str(context.generalist), text, target), make))
+
+    return run

@@ -34,8 +34,9 @@ INTENT_TOOLS = {
     "image": "generate_images",
 }
 # Arguments left to people, never filled by a model: a checkpoint path or hub id, and fill-mask's
-# candidate list (the 0.5B expert filled it with words from the sentence, ["books"], or looped on it).
-HIDDEN_ARGS = {"model", "targets"}
+# candidate list (the 0.5B expert filled it with words from the sentence, ["books"], or looped on it),
+# and whether retrieval may translate the query (a cost choice, not part of the request).
+HIDDEN_ARGS = {"model", "targets", "translate"}
 # Text arguments that must be copied from the request, not made up.
 GROUNDED_ARGS = {"text", "sentence_a", "sentence_b", "query"}
 _MASK = re.compile(r"\[MASK\]|<mask>", re.I)

@@ -242,20 +242,25 @@ def build_rag_chain(
     max_tokens: int = 200,
     mode: str = "hybrid",
     folder: str | None = None,
+    translator: Callable[[str, str], str] | None = None,
 ) -> Runnable:
     """The chain ``{"question": str[, "hits": list[Hit]]} → RagAnswer`` (see the module docstring).
 
     ``hits``, when given, were retrieved and passed through :func:`relevant` already (the agent graph
-    searches and gates before routing).
+    searches and gates before routing). ``translator`` turns on cross-language retrieval
+    (:func:`lmgen.chains.crosslingual.search_across_languages`).
     """
+    from lmgen.chains.crosslingual import search_across_languages
 
     def retrieve(x: dict[str, Any]) -> dict[str, Any]:
         if x.get("hits") is not None:
             return {"hits": x["hits"], "retrieval_ms": x.get("retrieval_ms", 0.0)}
         start = time.perf_counter()
-        hits = kb.search(x["question"], k=k, mode=mode, folder=folder)  # type: ignore[arg-type]
+        question = x["question"]
+        hits, info = search_across_languages(kb, question, translator, k=k, mode=mode, folder=folder)  # type: ignore[arg-type]
+        kept = relevant(hits, question) or (relevant(hits, info.translated) if info.translated else [])
         return {
-            "hits": relevant(hits, x["question"]),
+            "hits": kept,
             "retrieval_ms": round((time.perf_counter() - start) * 1000, 1),
         }
 

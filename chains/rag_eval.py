@@ -1,7 +1,8 @@
 """Evaluating RAG: retrieval quality per mode, and the answers' citations and faithfulness.
 
 A QA file is JSON lines: ``{"question", "source", "heading", "lang"}``. ``source`` is the expected
-file (relative paths resolve against the QA file's repository root or the working directory),
+file (relative paths resolve against the QA file's repository root, the working directory or
+lmgen's corpora folder, where ``debian-en/…`` of the cross-lingual set lives),
 ``heading`` the expected section title (or a list of acceptable ones; the last part of a chunk's
 heading path must equal one); ``source: null`` marks a question the documents cannot answer (used to
 check that the answer chain declines).
@@ -48,7 +49,9 @@ def _resolve(raw: str, qa_path: Path) -> Path:
     p = Path(raw).expanduser()
     if p.is_absolute():
         return p.resolve()
-    for base in (*qa_path.resolve().parents, Path.cwd()):
+    from lmgen.stores.corpora import corpora_dir
+
+    for base in (*qa_path.resolve().parents, Path.cwd(), corpora_dir()):
         if (base / p).exists():
             return (base / p).resolve()
     raise InputError(f"{qa_path.name}: expected source {raw!r} not found next to the QA file or here")

@@ -8,6 +8,10 @@
   LibreOffice help and Debian FAQ from Debian's ``libreoffice-help-ko`` and ``debian-faq-ko``
   (downloaded with ``apt-get download`` and unpacked, not installed). Every 10th sentence
   (konlpy) or document (Debian) is held out.
+
+For retrieval rather than training, :func:`prepare_debian_docs` fetches English documentation the
+same way (the Debian FAQ and the Debian Reference's package-management chapter), over which the
+cross-lingual QA set asks its Korean questions.
 """
 
 from __future__ import annotations
@@ -168,25 +172,36 @@ def html_blocks(html: str) -> list[str]:
 DEBIAN_KOREAN = ("libreoffice-help-ko", "debian-faq-ko")
 
 
-def debian_korean_documents(tmp: Path) -> list[tuple[str, str]]:
-    """(name, text) of Korean documents from Debian packages; empty when apt cannot fetch them."""
+def apt_unpack(packages: tuple[str, ...], tmp: Path) -> Path | None:
+    """``apt-get download`` the packages and unpack them (never installed) under ``tmp/root``.
+
+    Returns that root, or None when apt is missing or cannot fetch them.
+    """
     dest = tmp / "debs"
-    dest.mkdir()
+    dest.mkdir(exist_ok=True)
     done = (
         subprocess.run(
-            ["apt-get", "download", *DEBIAN_KOREAN], cwd=dest, capture_output=True, text=True, check=False
+            ["apt-get", "download", *packages], cwd=dest, capture_output=True, text=True, check=False
         )
         if shutil.which("apt-get")
         else None
     )
     if done is None or done.returncode != 0:
+        return None
+    root = tmp / "root"
+    for deb in sorted(dest.glob("*.deb")):
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True, capture_output=True)
+    return root
+
+
+def debian_korean_documents(tmp: Path) -> list[tuple[str, str]]:
+    """(name, text) of Korean documents from Debian packages; empty when apt cannot fetch them."""
+    root = apt_unpack(DEBIAN_KOREAN, tmp)
+    if root is None:
         log.warning(
             "apt-get download %s failed; the Korean corpus uses konlpy's files only", " ".join(DEBIAN_KOREAN)
         )
         return []
-    root = tmp / "root"
-    for deb in sorted(dest.glob("*.deb")):
-        subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True, capture_output=True)
     docs: list[tuple[str, str]] = []
     faq = root / "usr/share/doc/debian/FAQ/debian-faq.ko.txt.gz"
     if faq.is_file():
@@ -260,6 +275,46 @@ def _write(out: Path, name: str, train: list[str], test: list[str], sources: lis
 
 
 PREPARERS = {"shakespeare": prepare_shakespeare, "korean": prepare_korean}
+
+# English documentation lmgen did not write, for retrieval across languages: the Debian FAQ (all
+# chapters) and chapter 2 of the Debian Reference ("Debian package management"), which covers the
+# FAQ's package questions again in more depth, so near-miss chunks abound.
+DEBIAN_ENGLISH_DOCS = ("debian-faq", "debian-reference-en")
+_DEBIAN_DOC_FILES = {
+    "faq": ("usr/share/doc/debian/FAQ", "*.en.html"),
+    "reference": ("usr/share/debian-reference", "ch02.en.html"),
+}
+
+
+def debian_docs_dir() -> Path:
+    return corpora_dir() / "debian-en"
+
+
+def prepare_debian_docs(out_dir: Path | None = None) -> Path:
+    """The English Debian FAQ and Debian Reference chapter 2 as HTML files under ``out_dir``.
+
+    Files land in ``faq/`` and ``reference/`` (the packages' own ``*.en.html``, not their
+    language-neutral symlinks). Already prepared: returned as is.
+
+    Raises:
+        ProvisionError: apt is missing or cannot download the packages.
+    """
+    out = out_dir or debian_docs_dir()
+    if all(any((out / sub).glob(pattern)) for sub, (_, pattern) in _DEBIAN_DOC_FILES.items()):
+        return out
+    with tempfile.TemporaryDirectory() as tmp:
+        root = apt_unpack(DEBIAN_ENGLISH_DOCS, Path(tmp))
+        if root is None:
+            raise ProvisionError(
+                f"apt-get download {' '.join(DEBIAN_ENGLISH_DOCS)} failed: these English documents come "
+                "from Debian's archive (run on a Debian/Ubuntu machine with apt)"
+            )
+        for sub, (folder, pattern) in _DEBIAN_DOC_FILES.items():
+            (out / sub).mkdir(parents=True, exist_ok=True)
+            for page in sorted((root / folder).glob(pattern)):
+                if page.is_file() and not page.is_symlink():
+                    shutil.copyfile(page, out / sub / page.name)
+    return out
 
 
 def read_corpus_text(path: Path, limit_bytes: int = 512 * 1024 * 1024) -> str:

@@ -1,8 +1,9 @@
 """Documents in, chunks out: LangChain loaders per file type, then a structure-following splitter.
 
-Loading uses LangChain's own loaders (``TextLoader``, ``BSHTMLLoader``, ``PyPDFLoader`` per page,
-``Docx2txtLoader``). A file that cannot be read, is empty or is binary raises :class:`UnreadableFile`,
-which ingestion reports in ``failed`` while the other files go on.
+Loading uses LangChain's own loaders (``TextLoader``, ``PyPDFLoader`` per page, ``Docx2txtLoader``);
+HTML goes through BeautifulSoup here so that its headings survive as section boundaries. A file that
+cannot be read, is empty or is binary raises :class:`UnreadableFile`, which ingestion reports in
+``failed`` while the other files go on.
 
 :class:`StructuredSplitter` is a LangChain ``TextSplitter`` that cuts where the text's structure is:
 Markdown headings first (a chunk never straddles two sections and remembers its heading path), then
@@ -100,13 +101,9 @@ def _load(path: Path, suffix: str) -> list[Document]:
             d.metadata.update(source=source, format=fmt, title=_text_title(d.page_content, fmt, path))
         return docs
     if suffix in HTML_TYPES:
-        from langchain_community.document_loaders import BSHTMLLoader
-
-        docs = BSHTMLLoader(source, open_encoding="utf-8", bs_kwargs={"features": "html.parser"}).load()
-        for d in docs:
-            d.page_content = _tidy_lines(d.page_content)
-            d.metadata.update(source=source, format="html", title=d.metadata.get("title") or path.stem)
-        return docs
+        text, title = html_text(path.read_text(encoding="utf-8", errors="replace"))
+        meta = {"source": source, "format": "html", "title": title or path.stem}
+        return [Document(page_content=text, metadata=meta)]
     if suffix == ".pdf":
         from langchain_community.document_loaders import PyPDFLoader
 
@@ -126,6 +123,28 @@ def _load(path: Path, suffix: str) -> list[Document]:
         d.page_content = _tidy_lines(d.page_content)
         d.metadata = {"source": source, "format": "docx", "title": path.stem}
     return docs
+
+
+_HTML_HEADING = re.compile(r"^h([1-6])$")
+
+
+def html_text(html: str) -> tuple[str, str]:
+    """(text, title) of an HTML page; its h1-h6 become Markdown headings, so chunks keep their section.
+
+    Scripts, styles and navigation are dropped. Generated manuals (DocBook, Sphinx) put every question
+    or topic under its own heading, and that heading is what a chunk's ``heading`` path then names.
+    """
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(html, "html.parser")
+    title = soup.title.get_text(" ", strip=True) if soup.title else ""
+    for tag in soup(["script", "style", "nav", "noscript", "template", "head"]):
+        tag.decompose()
+    for tag in soup.find_all(_HTML_HEADING):
+        words = " ".join(tag.get_text(" ", strip=True).split())
+        level = int(tag.name[1])
+        tag.replace_with(f"\n\n{'#' * level} {words}\n\n" if words else "")
+    return _tidy_lines(soup.get_text()), title
 
 
 def _tidy_lines(text: str) -> str:
@@ -211,7 +230,8 @@ class StructuredSplitter(TextSplitter):
         return [text[s.start : s.end] for s, _ in self.split_with_spans(text, markdown=True)]
 
     def sections(self, text: str, markdown: bool) -> Iterator[tuple[Span, str]]:
-        """(span, heading path) per section; headings only count in Markdown."""
+        """(span, heading path) per section; headings only count in Markdown (and HTML, whose loader
+        writes its h1-h6 as Markdown headings)."""
         if not markdown:
             yield Span(0, len(text)), ""
             return
@@ -282,7 +302,7 @@ def chunk_documents(docs: Iterable[Document], splitter: StructuredSplitter | Non
     out: list[Document] = []
     for doc in docs:
         text = doc.page_content
-        markdown = doc.metadata.get("format") == "markdown"
+        markdown = doc.metadata.get("format") in {"markdown", "html"}
         for span, heading in splitter.split_with_spans(text, markdown):
             meta = dict(doc.metadata)
             meta.update(heading=heading, start_index=span.start, end_index=span.end, chunk=len(out))

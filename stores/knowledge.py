@@ -399,8 +399,13 @@ class KnowledgeBase:
         folder: str | None = None,
         mmr: bool = False,
         mmr_lambda: float = 0.5,
+        variants: Sequence[str] = (),
     ) -> list[Hit]:
         """The ``k`` best chunks for ``query``.
+
+        ``variants`` are other wordings of the same question (a translation, a rewrite): each is
+        searched like the query itself and every ranking — dense and keyword, per wording — is fused
+        by reciprocal rank, so a chunk any wording finds early rises.
 
         Raises:
             InputError: empty or over-long query, bad ``k`` or ``mode``.
@@ -414,30 +419,40 @@ class KnowledgeBase:
             raise InputError(f"k must be between 1 and {MAX_K}, not {k}")
         if mode not in MODES:
             raise InputError(f"unknown retrieval mode {mode!r}; use one of {', '.join(MODES)}")
+        wordings = [query]
+        for v in variants:
+            v = " ".join(str(v).split())[:MAX_QUERY_CHARS]
+            if v and v.casefold() not in {w.casefold() for w in wordings}:
+                wordings.append(v)
         where = self.where(source, folder)
         pool = max(4 * k, 20)
-        qvec = (
-            np.asarray(self.embeddings.embed_query(query), dtype=np.float32)
+        vectors = (
+            [np.asarray(self.embeddings.embed_query(w), dtype=np.float32) for w in wordings]
             if mode != "bm25" or mmr
-            else None
+            else []
         )
-        dense: list[tuple[str, float]] = []
-        if mode != "bm25":
-            dense = self._dense(qvec, pool, where)
-        keyword: list[tuple[str, float]] = []
-        if mode != "dense":
-            allowed = set(self.collection.get(where=where, include=[])["ids"]) if where else None
-            keyword = self.bm25_index().search(query, pool, allowed)
-        if mode == "dense":
-            ranked = dense
-        elif mode == "bm25":
-            ranked = keyword
-        else:
-            ranked = rrf([dense, keyword])
+        allowed = (
+            set(self.collection.get(where=where, include=[])["ids"]) if where and mode != "dense" else None
+        )
+        rankings: list[list[tuple[str, float]]] = []
+        dense: dict[str, float] = {}
+        keyword: dict[str, float] = {}
+        for n, wording in enumerate(wordings):
+            if mode != "bm25":
+                found = self._dense(vectors[n], pool, where)
+                rankings.append(found)
+                for cid, score in found:
+                    dense[cid] = max(score, dense.get(cid, score))
+            if mode != "dense":
+                found = self.bm25_index().search(wording, pool, allowed)
+                rankings.append(found)
+                for cid, score in found:
+                    keyword[cid] = max(score, keyword.get(cid, score))
+        ranked = rankings[0] if len(rankings) == 1 else rrf(rankings)
         if mmr and ranked:
-            ranked = self._mmr(qvec, ranked, k, mmr_lambda)
+            ranked = self._mmr(vectors[0], ranked, k, mmr_lambda)
         ranked = ranked[:k]
-        return self._hits(ranked, dict(dense), dict(keyword))
+        return self._hits(ranked, dense, keyword)
 
     def _dense(self, qvec: Any, n: int, where: dict[str, Any] | None) -> list[tuple[str, float]]:
         results = self.store.similarity_search_by_vector_with_relevance_scores(

@@ -14,6 +14,7 @@ def retrieve_documents(
     k: Annotated[int, Field(ge=1, le=100)] = 5,
     mode: Literal["hybrid", "dense", "bm25"] = "hybrid",
     folder: str | None = None,
+    translate: bool = True,
 ) -> list[dict[str, Any]]:
     """Search the user's ingested documents (lmgen's docs by default; Korean and English) and return
     the best chunks, each with text, source file, heading and score. Use it to ground an answer in
@@ -24,10 +25,16 @@ def retrieve_documents(
         k: How many chunks to return (1-100).
         mode: hybrid (keywords + embeddings, best), dense (embeddings) or bm25 (keywords).
         folder: Optional folder to search within.
+        translate: When the chunks found are in the other language (a Korean query over English
+            documents), also search the query translated by the generalist and fuse the rankings.
     """
+    from lmgen.agent.context import Context
+    from lmgen.agent.models import query_translator
+    from lmgen.chains.crosslingual import search_across_languages
     from lmgen.stores.knowledge import knowledge_base
 
-    hits = knowledge_base().search(query, k=k, mode=mode, folder=folder)
+    translator = query_translator(Context()) if translate else None
+    hits, _ = search_across_languages(knowledge_base(), query, translator, k=k, mode=mode, folder=folder)
     return [
         {
             "id": h.id,

@@ -71,15 +71,37 @@ def search(
     mmr: Annotated[
         bool, typer.Option("--mmr", help="Re-rank for diversity (maximal marginal relevance).")
     ] = False,
+    translate: Annotated[
+        bool,
+        typer.Option(
+            "--translate/--no-translate",
+            help="When the chunks found are in the other language, also search the query translated "
+            "by the generalist (Korean ↔ English) and fuse the rankings.",
+        ),
+    ] = True,
     embeddings: EmbeddingsOpt = "e5",
     chroma_url: UrlOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
     """The best chunks for a query, with their source and score."""
+    from lmgen.agent.context import Context
+    from lmgen.agent.models import query_translator
+    from lmgen.chains.crosslingual import search_across_languages
+
     kb = _kb(embeddings, chroma_url)
-    hits = kb.search(query, k=k, mode=mode, source=source, folder=folder, mmr=mmr)
+    translator = query_translator(Context()) if translate else None
+    hits, info = search_across_languages(
+        kb,
+        query,
+        translator,
+        k=k,
+        mode=mode,  # type: ignore[arg-type]
+        source=source,
+        folder=folder,
+        mmr=mmr,
+    )
     data = [h.to_json() for h in hits]
-    lines = []
+    lines = [f"(also searched as: {info.translated}, {info.translate_ms:.0f} ms)"] if info.translated else []
     for n, h in enumerate(hits, 1):
         where = (
             Path(h.source).name

@@ -97,10 +97,24 @@ def _relevant_in_store(kb: KnowledgeBase, item: QAItem) -> int:
     return sum(item.is_relevant(str(m["source"]), str(m.get("heading", ""))) for m in got["metadatas"] or [])
 
 
+TRANSLATED_MODE = "hybrid+translate"
+
+
 def evaluate_retrieval(
-    kb: KnowledgeBase, items: Sequence[QAItem], modes: Sequence[str] = MODES, k: int = 10
+    kb: KnowledgeBase,
+    items: Sequence[QAItem],
+    modes: Sequence[str] = MODES,
+    k: int = 10,
+    translator: Callable[[str, str], str] | None = None,
 ) -> dict[str, Any]:
-    """Mean metrics per mode (and per language), plus per-question ranks of the first relevant chunk."""
+    """Mean metrics per mode (and per language), plus per-question ranks of the first relevant chunk.
+
+    With a ``translator`` a further mode, ``hybrid+translate``, searches across languages
+    (:func:`lmgen.chains.crosslingual.search_across_languages`); its latency includes the model call,
+    and ``translated`` counts the questions it translated.
+    """
+    from lmgen.chains.crosslingual import search_across_languages
+
     answerable = [q for q in items if q.answerable]
     if not answerable:
         raise InputError("the QA file has no answerable questions (with a 'source')")
@@ -108,19 +122,32 @@ def evaluate_retrieval(
     missing = [q.question for q in answerable if n_rel[q.question] == 0]
     summary: dict[str, Any] = {}
     per_question: dict[str, dict[str, int | None]] = {q.question: {} for q in answerable}
-    for mode in modes:
+    runs = [(mode, mode, None) for mode in modes]
+    if translator is not None:
+        runs.append((TRANSLATED_MODE, "hybrid", translator))
+    for name, mode, translate in runs:
         rows: list[tuple[str, dict[str, float]]] = []
         latencies = []
+        translated = 0
         for q in answerable:
             start = time.perf_counter()
-            hits = kb.search(q.question, k=k, mode=mode)  # type: ignore[arg-type]
+            if translate is None:
+                hits = kb.search(q.question, k=k, mode=mode)  # type: ignore[arg-type]
+            else:
+                hits, info = search_across_languages(kb, q.question, translate, k=k, mode=mode)  # type: ignore[arg-type]
+                translated += bool(info.translated)
             latencies.append((time.perf_counter() - start) * 1000)
             flags = [q.is_relevant(h.source, h.heading) for h in hits]
             rows.append((q.lang, ranking_metrics(flags, n_rel[q.question])))
-            per_question[q.question][mode] = next((i + 1 for i, f in enumerate(flags) if f), None)
-        summary[mode] = _mean([m for _, m in rows]) | {"latency_ms_p50": _percentile(latencies, 50)}
+            per_question[q.question][name] = next((i + 1 for i, f in enumerate(flags) if f), None)
+        summary[name] = _mean([m for _, m in rows]) | {
+            "latency_ms_p50": _percentile(latencies, 50),
+            "latency_ms_p95": _percentile(latencies, 95),
+        }
+        if translate is not None:
+            summary[name]["translated"] = translated
         for lang in sorted({lang for lang, _ in rows if lang}):
-            summary[mode][lang] = _mean([m for lg, m in rows if lg == lang])
+            summary[name][lang] = _mean([m for lg, m in rows if lg == lang])
     return {
         "questions": len(answerable),
         "k": k,

@@ -141,7 +141,7 @@ def html_text(html: str) -> tuple[str, str]:
     for tag in soup(["script", "style", "nav", "noscript", "template", "head"]):
         tag.decompose()
     for tag in soup.find_all(_HTML_HEADING):
-        words = " ".join(tag.get_text(" ", strip=True).split())
+        words = " ".join(tag.get_text().split())  # inline markup (<code>apt</code>?) adds no spaces
         level = int(tag.name[1])
         tag.replace_with(f"\n\n{'#' * level} {words}\n\n" if words else "")
     return _tidy_lines(soup.get_text()), title

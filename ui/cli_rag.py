@@ -151,6 +151,14 @@ def evaluate(
     answer_model: Annotated[
         str | None, typer.Option(help="expert or generalist for --answers (default: LMGEN_RAG_ROUTE).")
     ] = None,
+    translate: Annotated[
+        bool,
+        typer.Option(
+            "--translate",
+            help="Also measure hybrid search across languages (the question translated when its hits "
+            "are in the other language): the 'hybrid+translate' row.",
+        ),
+    ] = False,
     embeddings: EmbeddingsOpt = "e5",
     chroma_url: UrlOpt = None,
     as_json: JsonFlag = False,
@@ -162,7 +170,13 @@ def evaluate(
         raise InputError("--k must be at least 1")
     kb = _kb(embeddings, chroma_url)
     items = load_qa(qa)
-    result: dict[str, Any] = {"retrieval": evaluate_retrieval(kb, items, k=k)}
+    translator = None
+    if translate:
+        from lmgen.agent.context import Context
+        from lmgen.agent.models import query_translator
+
+        translator = query_translator(Context())
+    result: dict[str, Any] = {"retrieval": evaluate_retrieval(kb, items, k=k, translator=translator)}
     if answers:
         from lmgen.agent.context import Context
         from lmgen.agent.graph import grounded_chain
@@ -180,11 +194,14 @@ def evaluate(
         picked = [q for q in items if q.answerable][: answers - n_off] + off[:n_off]
         result["answers"] = evaluate_answers(lambda q: chain.invoke({"question": q}), picked)
     modes = result["retrieval"]["modes"]
-    lines = [f"{'mode':8} {'recall@1':>9} {'recall@5':>9} {'MRR':>7} {'nDCG@10':>8} {'p50 ms':>7}"]
+    lines = [
+        f"{'mode':16} {'recall@1':>9} {'recall@5':>9} {'MRR':>7} {'nDCG@10':>8} {'p50 ms':>7} {'p95 ms':>7}"
+    ]
     for mode, m in modes.items():
         lines.append(
-            f"{mode:8} {m['recall@1']:9.3f} {m['recall@5']:9.3f} {m['mrr']:7.3f} {m['ndcg@10']:8.3f} "
-            f"{m['latency_ms_p50']:7.1f}"
+            f"{mode:16} {m['recall@1']:9.3f} {m['recall@5']:9.3f} {m['mrr']:7.3f} {m['ndcg@10']:8.3f} "
+            f"{m['latency_ms_p50']:7.1f} {m['latency_ms_p95']:7.1f}"
+            + (f"  ({m['translated']} translated)" if "translated" in m else "")
         )
     if "answers" in result:
         a = result["answers"]

@@ -8,7 +8,13 @@ import pytest
 
 from lmgen.errors import InputError
 from lmgen.stores.bm25 import terms
-from lmgen.stores.documents import StructuredSplitter, UnreadableFile, load_file, sentence_spans
+from lmgen.stores.documents import (
+    StructuredSplitter,
+    UnreadableFile,
+    html_text,
+    load_file,
+    sentence_spans,
+)
 from lmgen.stores.knowledge import KnowledgeBase, rrf
 from tests.rag_data import HERON_EN, pdf_bytes, write_corpus
 
@@ -80,6 +86,23 @@ def test_loaders_read_every_kind(corpus: Path) -> None:
     docx = load_file(corpus / "tea.docx")[0]
     assert "pan-fired" in docx.page_content
     assert load_file(corpus / "kimchi.md")[0].metadata["title"] == "김치"
+
+
+def test_html_headings_become_the_chunk_heading(kb: KnowledgeBase, corpus: Path) -> None:
+    manual = (
+        "<html><head><title>Manual</title><style>p {}</style></head><body><nav>Prev | Next</nav>"
+        "<h1>Debian FAQ</h1><h2>1.1 What is <code>apt</code>?</h2><p>A package manager.</p>"
+        "<h2>1.2 Where are logs?</h2><p>Under /var/log.</p><script>x()</script></body></html>"
+    )
+    text, title = html_text(manual)
+    assert title == "Manual" and "Prev" not in text and "x()" not in text and "p {}" not in text
+    assert "# Debian FAQ" in text and "## 1.1 What is apt?" in text
+    (corpus / "faq.html").write_text(manual, encoding="utf-8")
+    kb.ingest([corpus], progress=False)
+    hit = kb.search("Where are the log files kept?", k=1, source=str(corpus / "faq.html"))[0]
+    assert hit.heading == "Debian FAQ > 1.2 Where are logs?" and "/var/log" in hit.text
+    library = kb.search("When does the city library open?", k=1)[0]
+    assert library.source.endswith("library.html") and library.heading == "City library"
 
 
 @pytest.mark.parametrize(

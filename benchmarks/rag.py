@@ -7,7 +7,12 @@
   embedded distractor chunks; and the relevance gate's confusion counts (answerable passed /
   off-topic declined);
 * query latency p50/p95 (the query embedded with e5 included) at 1k and 10k chunks, embedded Chroma
-  and a ``chroma run`` server, hybrid (the default) and dense.
+  and a ``chroma run`` server, hybrid (the default) and dense;
+* retrieval across languages: the cross-lingual QA set (``benchmarks/rag_qa_crosslingual.jsonl``, 60
+  Korean questions over the English Debian FAQ + Reference ch. 2, fetched with apt) with hybrid search
+  as asked vs hybrid + query translation (the packaged generalist, or the expert when it is absent),
+  and the same on the shipped QA set, where the gate must leave same-language questions untouched;
+  the added query time p50/p95.
 
 The distractors are real text: paragraphs of lmgen's packaged English + Korean corpus (the BERT
 corpus), split by the same splitter, BM25-indexed from their own terms. Embedding 10k chunks with e5
@@ -16,6 +21,7 @@ rest reuse those vectors mixed pairwise plus a little noise (normalised): distin
 manifold, which is what HNSW search time depends on. ``--embed 10000`` embeds them all.
 
     python benchmarks/rag.py [--sizes 1000 10000] [--queries 200] [--embed 600] [--no-server]
+                             [--no-crosslingual]
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 QA = REPO / "benchmarks" / "rag_qa.jsonl"
+QA_CROSSLINGUAL = REPO / "benchmarks" / "rag_qa_crosslingual.jsonl"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -181,6 +188,73 @@ def print_quality(title: str, table: dict[str, dict[str, float]]) -> None:
     print(f"hybrid / best single mode nDCG@10: {table['hybrid']['ndcg@10'] / best_single:.3f}")
 
 
+def share_user_files(home: Path) -> None:
+    """The benchmark's private LMGEN_HOME sees the user's models and corpora (read only)."""
+    from lmgen.stores.models import lmgen_home
+
+    home.mkdir(parents=True, exist_ok=True)
+    for name in ("models", "corpora"):
+        (lmgen_home() / name).mkdir(parents=True, exist_ok=True)
+        (home / name).symlink_to(lmgen_home() / name)
+
+
+def translator_label() -> str:
+    from lmgen.errors import LmgenError
+    from lmgen.stores.models import ModelStore
+
+    try:
+        return f"generalist ({ModelStore().resolve('generalist').name})"
+    except LmgenError:
+        return f"expert ({ModelStore().resolve('expert').name}; no generalist here)"
+
+
+def crosslingual(docs_kb: Any, docs_items: list[Any], work: Path) -> dict[str, Any]:
+    """Hybrid vs hybrid + translation, on the cross-lingual set and on the shipped set."""
+    from lmgen.agent.context import Context
+    from lmgen.agent.models import query_translator
+    from lmgen.chains.rag_eval import TRANSLATED_MODE, evaluate_retrieval, load_qa
+    from lmgen.errors import ProvisionError
+    from lmgen.stores.corpora import prepare_debian_docs
+    from lmgen.stores.knowledge import KnowledgeBase
+
+    try:
+        folder = prepare_debian_docs()
+    except ProvisionError as exc:
+        print(f"\ncross-lingual retrieval skipped: {exc}")
+        return {}
+    kb = KnowledgeBase(path=work / "crosslingual")
+    report = kb.ingest([folder], progress=True)
+    translator = query_translator(Context())
+    label = translator_label()
+    out: dict[str, Any] = {"translator": label, "chunks": kb.count(), "ingest_s": report.seconds}
+    for name, store, items in (
+        ("crosslingual", kb, load_qa(QA_CROSSLINGUAL)),
+        ("shipped", docs_kb, docs_items),
+    ):
+        modes = evaluate_retrieval(store, items, modes=("hybrid",), translator=translator)["modes"]
+        out[name] = modes
+        before, after = modes["hybrid"], modes[TRANSLATED_MODE]
+        n = sum(q.answerable for q in items)
+        print(f"\nretrieval across languages, {name} QA set ({n} questions, {store.count()} chunks)")
+        print(f"translator: {label}; translated {after['translated']}/{n}")
+        print(
+            f"{'':17} {'recall@5':>9} {'MRR':>7} {'nDCG@10':>8} {'ko nDCG':>8} {'en nDCG':>8} "
+            f"{'p50 ms':>8} {'p95 ms':>8}"
+        )
+        for label_row, m in (("hybrid", before), ("hybrid+translate", after)):
+            ko, en = (f"{m[lang]['ndcg@10']:.3f}" if lang in m else "—" for lang in ("ko", "en"))
+            print(
+                f"{label_row:17} {m['recall@5']:9.3f} {m['mrr']:7.3f} {m['ndcg@10']:8.3f} {ko:>8} "
+                f"{en:>8} {m['latency_ms_p50']:8.1f} {m['latency_ms_p95']:8.1f}"
+            )
+        print(
+            f"added query time: p50 {after['latency_ms_p50'] - before['latency_ms_p50']:+.0f} ms, "
+            f"p95 {after['latency_ms_p95'] - before['latency_ms_p95']:+.0f} ms; "
+            f"nDCG@10 after / before {after['ndcg@10'] / max(before['ndcg@10'], 1e-9):.3f}"
+        )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -189,6 +263,9 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--embed", type=int, default=600, help="distractors embedded for real")
     parser.add_argument("--no-server", action="store_true", help="skip the chroma run server")
+    parser.add_argument(
+        "--no-crosslingual", action="store_true", help="skip retrieval across languages (apt, a model)"
+    )
     parser.add_argument("--json", action="store_true", help="also print all figures as one JSON line")
     args = parser.parse_args()
 
@@ -198,6 +275,7 @@ def main() -> None:
 
     results: dict[str, Any] = {}
     work = Path(tempfile.mkdtemp(prefix="lmgen-rag-bench-"))
+    share_user_files(work / "home")
     os.environ["LMGEN_HOME"] = str(work / "home")
     items = load_qa(QA)
     questions = [q.question for q in items]
@@ -303,6 +381,8 @@ def main() -> None:
             f"({results['quality_distractors_chunks']} in all)",
             results["quality_distractors"],
         )
+    if not args.no_crosslingual:
+        results["crosslingual"] = crosslingual(kb, items, work)
     if args.json:
         print(json.dumps(results, ensure_ascii=False))
 

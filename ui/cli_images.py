@@ -112,7 +112,9 @@ def train(
     schedule: Annotated[str | None, typer.Option(help="Diffusion: linear or cosine.")] = None,
     channels: Annotated[int | None, typer.Option(help="Base channel count of the network.")] = None,
     sample_every: Annotated[int, typer.Option(help="Save a sample grid every N epochs.")] = 5,
-    resume: Annotated[bool, typer.Option(help="Continue the run saved in --out.")] = False,
+    resume: Annotated[
+        bool, typer.Option(help="Continue the run saved in --out (a larger --epochs extends it).")
+    ] = False,
     device: Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")] = "auto",
     as_json: JsonFlag = False,
 ) -> None:

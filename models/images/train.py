@@ -224,7 +224,10 @@ def train_images(
         if not meta_path.is_file() or not state_path.is_file():
             raise ModelFileError(f"{out} holds no {kind} training state to resume from", path=str(out))
         meta = json.loads(meta_path.read_text("utf-8"))
-        cfg = ImageTrainConfig(**{**meta["train_config"], "device": cfg.device})
+        # the saved run's settings; a larger ``epochs`` than it had extends a finished run
+        saved = meta["train_config"]
+        epochs = max(cfg.epochs, int(saved["epochs"]))
+        cfg = ImageTrainConfig(**{**saved, "device": cfg.device, "epochs": epochs})
         model_cfg = meta["model_config"]
         start_epoch = int(meta["epoch"])
         history = list(meta["history"])
@@ -267,7 +270,7 @@ def train_images(
         unit=" batch",
         disable=not progress,
     )
-    epoch = start_epoch
+    done = start_epoch
     for epoch in range(start_epoch, last):
         model.train()
         order = torch.from_numpy(np.random.default_rng([cfg.seed, epoch]).permutation(n))
@@ -283,6 +286,7 @@ def train_images(
             seen += len(idx)
             bar.update(1)
             bar.set_postfix({k: f"{v:.4f}" for k, v in losses.items()}, refresh=False)
+        done = epoch + 1
         record = {"epoch": epoch + 1, **{k: round(v / steps_per_epoch, 6) for k, v in sums.items()}}
         history.append(record)
         if kind == "ae":
@@ -326,7 +330,7 @@ def train_images(
     return ImageTrainResult(
         out,
         kind,
-        max(epoch + 1, start_epoch),
+        done,
         seconds_before + elapsed,
         seen / elapsed if elapsed else 0.0,
         history,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -143,6 +144,14 @@ def test_resume_continues_the_same_run(tmp_path: Path, kind: str) -> None:
     _, meta = load_images_checkpoint(tmp_path / "b", kind)
     assert meta["epoch"] == 2 and (tmp_path / "b" / "samples").is_dir()
     assert not list((tmp_path / "b").glob("*.pt")), "no pickles"
+    # a finished run: resuming with no more epochs changes nothing; more epochs extend it
+    again = train_images(kind, data, tmp_path / "b", cfg, resume=True, progress=False)
+    assert again.epochs == 2 and again.history == straight.history
+    longer = replace(cfg, epochs=3)
+    extended = train_images(kind, data, tmp_path / "b", longer, resume=True, progress=False)
+    _, meta = load_images_checkpoint(tmp_path / "b", kind)
+    assert extended.epochs == meta["epoch"] == meta["train_config"]["epochs"] == 3
+    assert extended.history[:2] == straight.history and len(extended.history) == 3
 
 
 def test_corrupt_and_missing_checkpoints(tmp_path: Path) -> None:

@@ -61,7 +61,7 @@ from lmgen.agent.tool_calls import (
     run_checked,
 )
 from lmgen.chains.chat import build_chat_chain, recent_history
-from lmgen.errors import InputError, LmgenError
+from lmgen.errors import InputError, LmgenError, brief
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -149,7 +149,7 @@ def _with_fallback(ctx: Context, route: str, run: Callable[[BaseChatModel], T]) 
             model = generalist_chat_model(ctx)
             return run(model), model_label(model), ""
         except remote_errors() as exc:
-            reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+            reason = brief(exc)
             log.warning("generalist failed, falling back to the expert: %s", reason)
             notice = prompts.FALLBACK_NOTICE.format(generalist=ctx.generalist, reason=reason)
             _emit("fallback", notice=notice)
@@ -336,7 +336,7 @@ def _knowledge(ctx: Context) -> Any:
 def retrieve_docs(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Search the knowledge base for the newest user message (hybrid) and keep the relevant chunks."""
     from lmgen.chains.crosslingual import search_across_languages
-    from lmgen.chains.rag import relevant
+    from lmgen.chains.rag import relevant_to_any
 
     ctx = _context(runtime)
     question = last_user_text(state)
@@ -350,7 +350,7 @@ def retrieve_docs(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             found, info = search_across_languages(kb, question, translator, k=ctx.rag_k)
             translated = info.translated
             # the gate judges the chunks against the question and, across languages, its translation
-            hits = relevant(found, question) or (relevant(found, translated) if translated else [])
+            hits = relevant_to_any(found, [question, translated])
     except LmgenError as exc:
         log.warning("knowledge base unavailable: %s", exc.one_line())
         return {"hits": [], "notice": f"The knowledge base is unavailable ({exc.one_line()})."}

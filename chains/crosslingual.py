@@ -20,12 +20,13 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
+from lmgen.errors import brief
 from lmgen.stores.knowledge import Hit, KnowledgeBase, Mode
 
 _HANGUL = re.compile(r"[가-힣]")
@@ -120,7 +121,6 @@ class CrossLingualInfo:
     translated: str = ""
     translate_ms: float = 0.0
     problem: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         out = {
@@ -157,7 +157,7 @@ def search_across_languages(
     try:
         info.translated = translator(query, str(info.hits_language))
     except Exception as exc:
-        info.problem = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+        info.problem = brief(exc)
     info.translate_ms = round((time.perf_counter() - start) * 1000, 1)
     if not info.translated:
         return hits[:k], info

@@ -126,6 +126,14 @@ def relevant(hits: Sequence[Hit], question: str) -> list[Hit]:
     return keep
 
 
+def relevant_to_any(hits: Sequence[Hit], wordings: Sequence[str]) -> list[Hit]:
+    """:func:`relevant` for the first wording (the question, then e.g. its translation) that keeps any."""
+    for wording in wordings:
+        if wording and (kept := relevant(hits, wording)):
+            return kept
+    return []
+
+
 def _trim_to_sentences(text: str, budget_chars: int) -> str:
     if len(text) <= budget_chars:
         return text
@@ -258,9 +266,8 @@ def build_rag_chain(
         start = time.perf_counter()
         question = x["question"]
         hits, info = search_across_languages(kb, question, translator, k=k, mode=mode, folder=folder)  # type: ignore[arg-type]
-        kept = relevant(hits, question) or (relevant(hits, info.translated) if info.translated else [])
         return {
-            "hits": kept,
+            "hits": relevant_to_any(hits, [question, info.translated]),
             "retrieval_ms": round((time.perf_counter() - start) * 1000, 1),
         }
 

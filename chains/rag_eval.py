@@ -122,7 +122,7 @@ def evaluate_retrieval(
     missing = [q.question for q in answerable if n_rel[q.question] == 0]
     summary: dict[str, Any] = {}
     per_question: dict[str, dict[str, int | None]] = {q.question: {} for q in answerable}
-    runs = [(mode, mode, None) for mode in modes]
+    runs: list[tuple[str, str, Callable[[str, str], str] | None]] = [(m, m, None) for m in modes]
     if translator is not None:
         runs.append((TRANSLATED_MODE, "hybrid", translator))
     for name, mode, translate in runs:
@@ -134,7 +134,7 @@ def evaluate_retrieval(
             if translate is None:
                 hits = kb.search(q.question, k=k, mode=mode)  # type: ignore[arg-type]
             else:
-                hits, info = search_across_languages(kb, q.question, translate, k=k, mode=mode)  # type: ignore[arg-type]
+                hits, info = search_across_languages(kb, q.question, translate, k=k)
                 translated += bool(info.translated)
             latencies.append((time.perf_counter() - start) * 1000)
             flags = [q.is_relevant(h.source, h.heading) for h in hits]

@@ -23,6 +23,11 @@ class LmgenError(Exception):
         return " ".join(text.split())
 
 
+def brief(exc: BaseException, limit: int = 200) -> str:
+    """``Type: message`` of any exception on one line, cut to ``limit`` characters (for notices, logs)."""
+    return " ".join(f"{type(exc).__name__}: {exc}".split())[:limit]
+
+
 class InputError(LmgenError, ValueError):
     """The user's input is unusable: empty, too long, malformed."""
 

@@ -25,7 +25,7 @@ from typing import Any
 from langchain_core.documents import Document
 from langchain_text_splitters import TextSplitter
 
-from lmgen.errors import InputError
+from lmgen.errors import InputError, brief
 
 TEXT_TYPES = {".txt": "text", ".text": "text", ".md": "markdown", ".markdown": "markdown", ".rst": "text"}
 HTML_TYPES = {".html", ".htm"}
@@ -80,8 +80,7 @@ def load_file(path: Path) -> list[Document]:
     except UnreadableFile:
         raise
     except Exception as exc:  # loaders raise anything from UnicodeDecodeError to pypdf's own errors
-        reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
-        raise UnreadableFile(f"{path.name}: cannot be read ({reason})") from exc
+        raise UnreadableFile(f"{path.name}: cannot be read ({brief(exc)})") from exc
     docs = [d for d in docs if d.page_content.strip()]
     if not docs:
         raise UnreadableFile(f"{path.name}: no text found")

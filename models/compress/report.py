@@ -354,7 +354,7 @@ def gan_section(
     import torch
 
     from lmgen.models.compress import prune, quantize
-    from lmgen.models.images.evaluate import classify
+    from lmgen.models.images.evaluate import classify, recognizable_share
     from lmgen.models.images.metrics import class_histogram, coverage, frechet_distance
     from lmgen.models.images.train import load_images_checkpoint
     from lmgen.stores.images import load_dataset, shipped_dir
@@ -376,12 +376,11 @@ def gan_section(
         with torch.inference_mode():
             images = torch.cat([gen(part) for part in z.split(250)]).clamp(-1, 1)
             feats = classifier.features(images)
-            probs = classifier.head(feats).softmax(-1)
-        conf, pred = probs.max(-1)
+            pred = classifier.head(feats).argmax(-1)
         hist = class_histogram(pred.numpy(), classifier.cfg.num_classes)
         return {
             "fid": round(frechet_distance(feats.numpy(), real_feats), 2),
-            "recognizable": round(float((conf >= 0.9).float().mean()), 4),
+            "recognizable": recognizable_share(classifier, feats.numpy()),
             "classes_covered": coverage(hist),
         }
 

@@ -111,6 +111,18 @@ def train(
     loss: Annotated[str | None, typer.Option(help="GAN: nsgan or hinge.")] = None,
     schedule: Annotated[str | None, typer.Option(help="Diffusion: linear or cosine.")] = None,
     channels: Annotated[int | None, typer.Option(help="Base channel count of the network.")] = None,
+    class_dropout: Annotated[
+        float | None,
+        typer.Option(help="Diffusion: share of steps trained without the class (the unconditional model)."),
+    ] = None,
+    outlier_weight: Annotated[
+        float | None,
+        typer.Option(help="Classifier: weight of outlier exposure (no-class images pushed to uniform)."),
+    ] = None,
+    init: Annotated[
+        Path | None,
+        typer.Option(help="Start from this checkpoint's weights (fine-tune; fresh optimizer)."),
+    ] = None,
     sample_every: Annotated[int, typer.Option(help="Save a sample grid every N epochs.")] = 5,
     resume: Annotated[
         bool, typer.Option(help="Continue the run saved in --out (a larger --epochs extends it).")
@@ -125,16 +137,18 @@ def train(
 
     check_kind(kind)
     model_cfg: dict[str, Any] = {}
-    for key, value, kinds in (
-        ("latent_dim", latent, ("ae", "vae", "gan")),
-        ("beta", beta, ("vae",)),
-        ("loss", loss, ("gan",)),
-        ("schedule", schedule, ("ddpm",)),
-        ("channels", channels, ("ae", "vae", "gan", "ddpm")),
+    for option, key, value, kinds in (
+        ("latent", "latent_dim", latent, ("ae", "vae", "gan")),
+        ("beta", "beta", beta, ("vae",)),
+        ("loss", "loss", loss, ("gan",)),
+        ("schedule", "schedule", schedule, ("ddpm",)),
+        ("channels", "channels", channels, ("ae", "vae", "gan", "ddpm")),
+        ("class-dropout", "class_dropout", class_dropout, ("ddpm",)),
+        ("outlier-weight", "outlier_weight", outlier_weight, ("classifier",)),
     ):
         if value is not None:
             if kind not in kinds:
-                raise InputError(f"--{key.split('_')[0]} does not apply to {kind}")
+                raise InputError(f"--{option} does not apply to {kind}")
             model_cfg[key] = value
     data = load_dataset(dataset, "train")
     dev = pick_device(device)
@@ -142,7 +156,7 @@ def train(
     cfg = ImageTrainConfig(
         epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, sample_every=sample_every, device=dev
     )
-    result = train_images(kind, data, out, cfg, model_cfg, resume=resume)
+    result = train_images(kind, data, out, cfg, model_cfg, resume=resume, init=init)
     data_out = {
         "out": str(result.out),
         "kind": kind,

@@ -195,13 +195,21 @@ def train_images(
     cfg: ImageTrainConfig | None = None,
     model_cfg: dict[str, Any] | None = None,
     resume: bool = False,
+    init: Path | None = None,
     progress: bool = True,
     stop_after: int | None = None,
     on_sample: Callable[[int, torch.Tensor], None] | None = None,
 ) -> ImageTrainResult:
     """Train one model family on ``data``; checkpoint after every epoch into ``out``.
 
-    ``stop_after`` ends after that many epochs as if interrupted (the resume test uses it).
+    ``init`` starts a new run from another checkpoint's weights (and its EMA weights), with fresh
+    optimizers: its model configuration is kept, ``model_cfg`` overrides parts of it (e.g. the
+    diffusion model's ``class_dropout``). ``stop_after`` ends after that many epochs as if
+    interrupted (the resume test uses it).
+
+    Raises:
+        InputError: bad settings, or ``init`` together with ``resume``.
+        ModelFileError: no run to resume, or an unreadable ``init`` checkpoint.
     """
     from safetensors.torch import load_file
     from tqdm import tqdm
@@ -218,6 +226,14 @@ def train_images(
         model_cfg["num_classes"] = max(int(data.labels.max()) + 1, len(data.classes) or 1)
     if h != w or h % 4:
         raise InputError(f"images must be square with a side divisible by 4, not {h}×{w}")
+    init_from = str(init) if init is not None else None
+    if init is not None:
+        if resume:
+            raise InputError("--init starts a new run; --resume continues one: use one of them")
+        start_weights, init_meta = load_images_checkpoint(Path(init), kind, use_ema=False)
+        if init_meta["kind"] != kind:
+            raise InputError(f"{init} holds a {init_meta['kind']} model, not {kind}")
+        model_cfg = {**init_meta["model_config"], **model_cfg}
     if resume:
         meta_path = out / f"{kind}.json"
         state_path = out / f"{kind}.state.safetensors"
@@ -232,12 +248,17 @@ def train_images(
         start_epoch = int(meta["epoch"])
         history = list(meta["history"])
         seconds_before = float(meta.get("seconds", 0.0))
+        init_from = meta.get("init")
     torch.manual_seed(cfg.seed)
     model: Any = build_model(kind, model_cfg)
     device = pick_device(cfg.device)
     lr = cfg.lr or DEFAULT_LR[kind]
-    ema = EMA(model, model.cfg.ema_decay) if kind == "ddpm" else None
+    ema = EMA(model, model.cfg.ema_decay) if kind in ("ddpm", "gan") else None
     optimizers = _optimizers(kind, model, lr)
+    if init is not None:
+        model.load_state_dict(start_weights.state_dict())
+        if ema is not None:  # its averaged weights where it has them, else the same weights
+            ema.model.load_state_dict(load_images_checkpoint(Path(init), kind)[0].state_dict())
     if resume:
         tensors = load_file(str(out / f"{kind}.safetensors"))
         model.load_state_dict({k: v for k, v in tensors.items() if not k.startswith("ema.")})
@@ -293,6 +314,8 @@ def train_images(
             model.eval()
             with torch.no_grad():
                 model.fit_code_distribution(images[: min(n, 4096)].to(device))
+        if kind == "gan" and ema is not None:
+            ema.model.refresh_batchnorm()  # averaged weights need their own batch statistics
         if (
             kind != "classifier"
             and cfg.sample_every
@@ -317,6 +340,7 @@ def train_images(
             "classes": list(data.classes),
             "device": device,
             "seconds": round(seconds_before + time.perf_counter() - t0, 1),
+            **({"init": init_from} if init_from else {}),
         }
         model.to("cpu")
         if ema is not None:

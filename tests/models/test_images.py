@@ -154,6 +154,63 @@ def test_resume_continues_the_same_run(tmp_path: Path, kind: str) -> None:
     assert extended.history[:2] == straight.history and len(extended.history) == 3
 
 
+def test_gan_samples_from_averaged_weights_with_their_own_batch_statistics(tmp_path: Path) -> None:
+    data = tiny_data()
+    cfg = ImageTrainConfig(epochs=2, batch_size=16, sample_every=100)
+    train_images("gan", data, tmp_path, cfg, {"channels": 8, "ema_decay": 0.9}, progress=False)
+    from safetensors.torch import load_file
+
+    tensors = load_file(str(tmp_path / "gan.safetensors"))
+    live, _ = load_images_checkpoint(tmp_path, "gan", use_ema=False)
+    averaged, _ = load_images_checkpoint(tmp_path, "gan")
+    assert any(k.startswith("ema.generator.") for k in tensors)
+    assert not torch.equal(live.generator.fc[0].weight, averaged.generator.fc[0].weight)
+    # the averaged G's batch norm holds statistics of its own activations, not the live G's
+    norm = averaged.generator.net[0]
+    assert not torch.equal(norm.running_mean, live.generator.net[0].running_mean)
+    with torch.no_grad():
+        h = averaged.generator.fc(averaged.noise(4096, torch.Generator().manual_seed(9)))
+        h = h.unflatten(1, (-1, averaged.generator.side, averaged.generator.side))
+    assert torch.allclose(norm.running_mean, h.mean((0, 2, 3)), atol=0.05)
+    assert norm.momentum == 0.1
+
+
+def test_init_starts_a_new_run_from_a_checkpoint(tmp_path: Path) -> None:
+    data = tiny_data()
+    cfg = ImageTrainConfig(epochs=1, batch_size=16, sample_every=100)
+    small = {"channels": 8, "timesteps": 10, "class_dropout": 0.1}
+    train_images("ddpm", data, tmp_path / "a", cfg, small, progress=False)
+    # a zero-epoch view of the new run: its first checkpoint equals the source before training
+    start, _ = load_images_checkpoint(tmp_path / "a", "ddpm", use_ema=False)
+    tuned = train_images(
+        "ddpm", data, tmp_path / "b", cfg, {"class_dropout": 0.5}, init=tmp_path / "a", progress=False
+    )
+    model, meta = load_images_checkpoint(tmp_path / "b", "ddpm", use_ema=False)
+    assert meta["init"] == str(tmp_path / "a") and tuned.epochs == 1
+    assert meta["model_config"]["channels"] == 8 and meta["model_config"]["class_dropout"] == 0.5
+    assert not torch.equal(model.net.inp.weight, start.net.inp.weight)  # it trained on from there
+    assert (model.net.inp.weight - start.net.inp.weight).abs().max() < 0.05  # …not from scratch
+    resumed = train_images("ddpm", data, tmp_path / "b", replace(cfg, epochs=2), resume=True, progress=False)
+    _, meta = load_images_checkpoint(tmp_path / "b", "ddpm")
+    assert resumed.epochs == 2 and meta["init"] == str(tmp_path / "a")
+    with pytest.raises(InputError, match="use one of them"):
+        train_images("ddpm", data, tmp_path / "b", cfg, init=tmp_path / "a", resume=True, progress=False)
+    with pytest.raises(ModelFileError):
+        train_images("gan", data, tmp_path / "c", cfg, init=tmp_path / "a", progress=False)
+
+
+def test_outlier_exposure_pushes_no_class_images_to_uniform() -> None:
+    from lmgen.models.images.classifier import Classifier, ClassifierConfig, outliers
+
+    x, y = torch.rand(30, 1, 28, 28) * 2 - 1, torch.arange(30) % 10
+    out = outliers(x, y)
+    assert out.shape == x.shape and out.min() >= -1 and out.max() <= 1
+    plain = Classifier(ClassifierConfig()).loss(x, y)
+    exposed = Classifier(ClassifierConfig(outlier_weight=0.5)).loss(x, y)
+    assert "outlier_ce" not in plain and exposed["outlier_ce"] >= torch.log(torch.tensor(10.0)) - 1e-4
+    assert exposed["loss"] > exposed["outlier_ce"] * 0.5
+
+
 def test_corrupt_and_missing_checkpoints(tmp_path: Path) -> None:
     train_images(
         "ae",

@@ -138,6 +138,9 @@ def report_cmd(
     distill_dir: Annotated[
         Path | None, typer.Option(help="Where `compress distill` saved its students.")
     ] = None,
+    merge: Annotated[
+        bool, typer.Option(help="Keep the other sections' rows from the report already in --out.")
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Re-measure every model and technique; one table relative to each original."""
@@ -146,7 +149,12 @@ def report_cmd(
 
     folder = out or lmgen_home() / "compress" / "report"
     report: dict[str, Any] = build_report(
-        folder, quick=quick, sections=tuple(section or SECTIONS), gguf_role=role, distill_dir=distill_dir
+        folder,
+        quick=quick,
+        sections=tuple(section or SECTIONS),
+        gguf_role=role,
+        distill_dir=distill_dir,
+        merge=merge,
     )
     sys.stderr.write(
         f"wrote {folder / 'report.json'}, {folder / 'report.md'} and {len(report['plots'])} plots\n"

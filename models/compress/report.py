@@ -530,8 +530,16 @@ def build_report(
     distill_dir: str | Path | None = None,
     progress: bool = True,
     recover_steps: int | None = None,
+    merge: bool = False,
 ) -> dict[str, Any]:
-    """Measure every section, write ``report.json``, ``report.md`` and plots to ``out``, return the report."""
+    """Measure every section, write ``report.json``, ``report.md`` and plots to ``out``, return the report.
+
+    With ``merge``, the rows of sections not measured now are kept from ``out/report.json`` (say,
+    after re-training one model, re-measure its section alone).
+
+    Raises:
+        InputError: an unknown section, or ``merge`` with no readable report in ``out``.
+    """
     import platform
 
     from lmgen.stores.models import lmgen_home
@@ -540,6 +548,14 @@ def build_report(
     if bad or not sections:
         raise InputError(f"unknown report section(s): {', '.join(bad) or 'none'}", hint="bert, gan, gguf")
     out = Path(out)
+    kept: list[dict[str, Any]] = []
+    earlier: dict[str, Any] = {}
+    if merge:
+        try:
+            earlier = json.loads((out / "report.json").read_text("utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InputError(f"nothing to merge into: {out / 'report.json'} ({exc})") from exc
+        kept = [r for r in earlier.get("rows", []) if r["model"].split(":")[0] not in sections]
     out.mkdir(parents=True, exist_ok=True)
     home = lmgen_home() / "compress"
     started = time.perf_counter()
@@ -554,6 +570,9 @@ def build_report(
             rows += gguf_section(quick, gguf_role, home / "gguf", progress=progress)
     import torch
 
+    if merge:  # in the order the sections are always measured in
+        rows = sorted(kept + rows, key=lambda r: SECTIONS.index(r["model"].split(":")[0]))
+        sections = tuple(s for s in SECTIONS if s in sections or s in earlier.get("sections", []))
     report = {
         "quick": quick,
         "sections": list(sections),

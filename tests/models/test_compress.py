@@ -197,17 +197,28 @@ def test_distilled_student_beats_the_same_student_from_scratch(bert: LoadedBert,
 def test_quick_report_writes_table_plots_and_serves_the_tool(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    report = build_report(tmp_path, quick=True, sections=("gan",), progress=False)
-    rows = report["rows"]
+    with pytest.raises(InputError, match="nothing to merge into"):
+        build_report(tmp_path / "empty", quick=True, sections=("gan",), merge=True, progress=False)
+    # re-measure one section into a copy of the shipped report: the other sections' rows stay
+    shipped_rows = json.loads((SHIPPED_REPORT / "report.json").read_text())["rows"]
+    (tmp_path / "report.json").write_text((SHIPPED_REPORT / "report.json").read_text())
+    report = build_report(tmp_path, quick=True, sections=("gan",), merge=True, progress=False)
+    assert report["sections"] == ["bert", "gan", "gguf"]
+    others = [r for r in report["rows"] if r["model"] != "gan"]
+    assert others == [r for r in shipped_rows if r["model"] != "gan"] and others
+    assert [r["model"] for r in report["rows"]] == sorted(
+        (r["model"] for r in report["rows"]), key=lambda m: ("bert", "gan", "gguf").index(m.split(":")[0])
+    )
+    rows = [r for r in report["rows"] if r["model"] == "gan"]
     assert rows[0]["technique"] == "original" and rows[0]["relative"]["quality"] == 1.0
     techniques = {r["technique"] for r in rows}
     assert {"quantize", "prune"} <= techniques
     channels = [r for r in rows if r.get("structure") == "channels"]
     assert channels and all(r["params"] < rows[0]["params"] for r in channels)
-    assert json.loads((tmp_path / "report.json").read_text())["rows"][0]["model"] == "gan"
+    assert json.loads((tmp_path / "report.json").read_text())["rows"] == report["rows"]
     assert "| gan | original |" in (tmp_path / "report.md").read_text()
     assert (tmp_path / "gan_sparsity.png").read_bytes()[:4] == b"\x89PNG"
-    assert latest_report(tmp_path)["rows"] == rows
+    assert latest_report(tmp_path)["rows"] == report["rows"]
 
     from lmgen.tools import TOOLS, compare_compression
 

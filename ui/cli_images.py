@@ -111,6 +111,12 @@ def train(
     loss: Annotated[str | None, typer.Option(help="GAN: nsgan or hinge.")] = None,
     schedule: Annotated[str | None, typer.Option(help="Diffusion: linear or cosine.")] = None,
     channels: Annotated[int | None, typer.Option(help="Base channel count of the network.")] = None,
+    augment: Annotated[
+        str | None, typer.Option(help="GAN: DiffAugment policies for D's inputs, e.g. translation,cutout.")
+    ] = None,
+    ema_decay: Annotated[
+        float | None, typer.Option(help="GAN, diffusion: decay of the weight average sampling uses.")
+    ] = None,
     class_dropout: Annotated[
         float | None,
         typer.Option(help="Diffusion: share of steps trained without the class (the unconditional model)."),
@@ -143,6 +149,8 @@ def train(
         ("loss", "loss", loss, ("gan",)),
         ("schedule", "schedule", schedule, ("ddpm",)),
         ("channels", "channels", channels, ("ae", "vae", "gan", "ddpm")),
+        ("augment", "augment", augment, ("gan",)),
+        ("ema-decay", "ema_decay", ema_decay, ("gan", "ddpm")),
         ("class-dropout", "class_dropout", class_dropout, ("ddpm",)),
         ("outlier-weight", "outlier_weight", outlier_weight, ("classifier",)),
     ):

@@ -54,6 +54,27 @@ def test_gan_losses(loss: str) -> None:
         GANConfig(loss="wasserstein")
 
 
+def test_diffaugment_shifts_and_cuts_every_image_d_sees() -> None:
+    from lmgen.models.images.gan import cutout, translate
+
+    x = torch.full((16, 1, 28, 28), -1.0)
+    x[:, :, 10:18, 10:18] = 1.0  # an 8×8 stroke in the middle of a blank canvas
+    moved = translate(x)
+    assert moved.shape == x.shape and set(moved.unique().tolist()) == {-1.0, 1.0}
+    assert (moved == 1).sum((1, 2, 3)).eq(64).all()  # whole-pixel shifts: nothing lost or smeared
+    assert not torch.equal(moved, x) and ((moved - x).abs().sum((1, 2, 3)) > 0).float().mean() > 0.5
+    cut = cutout(x)
+    assert (cut == 0).sum((1, 2, 3)).eq(14 * 14).all()  # one 14×14 square per image
+    gan = GAN(GANConfig(latent_dim=8, channels=8, augment="translation,cutout"))
+    fake = gan.generator(gan.noise(4))
+    loss = gan.g_loss(fake)
+    loss.backward()  # differentiable: G still gets gradients through the augmentations
+    assert gan.generator.fc[0].weight.grad is not None and torch.isfinite(loss)
+    assert GANConfig().policies == [] and GANConfig(augment="cutout").policies == ["cutout"]
+    with pytest.raises(InputError, match="unknown GAN augmentation"):
+        GANConfig(augment="flip")
+
+
 def test_schedules() -> None:
     for name in ("linear", "cosine"):
         betas = make_betas(name, 1000)

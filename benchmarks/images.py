@@ -4,15 +4,21 @@ training throughput — all in one process, on the shipped MNIST checkpoints.
 * seconds per image for ae, vae, gan, ddpm (DDIM 50) and the face GAN (batch of ``--n``);
 * diffusion: DDPM 1000 ancestral steps vs DDIM 50 and 20 steps — seconds per image and FID in the
   shipped classifier's feature space against the held-out images (same seed, same count);
-* training images/s for each model (one short epoch-slice, same batch size).
+* training images/s for each model (one short epoch-slice, same batch size);
+* with ``--before DIR`` (a folder of older MNIST checkpoints), generator quality before → after:
+  FID, recognizable share and classes covered, every row judged by the *shipped* classifier, so
+  both sides face the same judge. The checkpoints shipped before the longer training runs:
+  ``mkdir -p /tmp/before && git archive 51e0c0f models/images/checkpoints/mnist | tar -x -C /tmp/before``
+  then ``--before /tmp/before/models/images/checkpoints/mnist``.
 
-    python benchmarks/images.py [--n 200] [--fid-n 200] [--train-batches 20]
+    python benchmarks/images.py [--n 200] [--fid-n 200] [--train-batches 20] [--before DIR --quality-n 500]
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import torch
 
@@ -24,7 +30,11 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=200, help="images per model for the speed table")
     parser.add_argument("--fid-n", type=int, default=200, help="images per sampler for the DDPM/DDIM table")
     parser.add_argument("--train-batches", type=int, default=20)
+    parser.add_argument("--before", type=Path, help="folder of older checkpoints to compare quality with")
+    parser.add_argument("--quality-n", type=int, default=500, help="samples per generator for --before")
     args = parser.parse_args()
+    if args.before:
+        compare_quality(args.before, args.quality_n)
 
     from lmgen.models.images.data import ImageSet
     from lmgen.models.images.evaluate import classify
@@ -75,7 +85,6 @@ def main() -> None:
     )
     print(f"\n{'training':<12}{'images/s':>10}")
     import tempfile
-    from pathlib import Path
 
     for kind in ("classifier", "ae", "vae", "gan", "ddpm"):
         with tempfile.TemporaryDirectory() as tmp:
@@ -87,6 +96,31 @@ def main() -> None:
                 progress=False,
             )
         print(f"{kind:<12}{result.images_per_second:>10.0f}")
+
+
+def compare_quality(before: Path, n: int) -> None:
+    """Generator quality of the checkpoints in ``before`` and of the shipped ones, one judge for both."""
+    from lmgen.models.images.evaluate import classify, describe
+    from lmgen.models.images.sample import generate
+    from lmgen.models.images.train import load_images_checkpoint
+    from lmgen.stores.images import load_dataset, shipped_dir
+
+    judge, _ = load_images_checkpoint(shipped_dir("mnist"), "classifier")
+    real, _ = classify(judge, torch.from_numpy(load_dataset("mnist", "test").images))
+    print(f"generator quality, {n} samples each (DDIM 50 for ddpm), judged by the shipped classifier")
+    print(f"{'model':<6}{'FID before':>12}{'after':>8}{'recog. before':>15}{'after':>8}{'classes':>9}")
+    for kind in ("ae", "vae", "gan", "ddpm"):
+        cells = []
+        for folder in (before, shipped_dir("mnist")):
+            model, _ = load_images_checkpoint(folder, kind)
+            images = generate(model, kind, n, seed=0, steps=50 if kind == "ddpm" else None)
+            cells.append(describe(judge, images, real, judge.cfg.num_classes))
+        a, b = cells
+        print(
+            f"{kind:<6}{a['fid']:>12.1f}{b['fid']:>8.1f}{a['recognizable']:>15.1%}{b['recognizable']:>8.1%}"
+            f"{a['classes_covered']:>5} → {b['classes_covered']}"
+        )
+    print()
 
 
 if __name__ == "__main__":

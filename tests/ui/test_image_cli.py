@@ -51,21 +51,25 @@ def test_corrupt_checkpoint_is_reported(tmp_path: Path) -> None:
 
 
 def test_shipped_generators_draw_digits() -> None:
-    """Every shipped generator's samples look like digits to the shipped classifier, and the
-    class-conditional diffusion model draws the digit it is asked for."""
+    """Every shipped generator's samples look like digits to the shipped judge — one class ≥ 0.9 sure,
+    the evaluation table's "recognizable" — over most classes, and the class-conditional diffusion
+    model draws the digit it is asked for. Each floor sits a few points under the share measured on
+    500 samples (README); the blurry VAE's is the lowest: blur is what it teaches."""
+    from lmgen.models.images.evaluate import classify, recognizable_share
     from lmgen.models.images.sample import generate
     from lmgen.models.images.train import load_images_checkpoint
     from lmgen.stores.images import shipped_dir
 
+    # measured on these 200 samples: ae 17.5%, vae 12.0%, gan 65.0%, ddpm 66.5% (before the
+    # longer training runs the GAN had 45.6% and diffusion 50.0% on 500 samples)
+    floors = {"ae": 0.12, "vae": 0.07, "gan": 0.58, "ddpm": 0.58}
     classifier, _ = load_images_checkpoint(shipped_dir("mnist"), "classifier")
-    for kind in ("ae", "vae", "gan", "ddpm"):
+    for kind, floor in floors.items():
         model, _ = load_images_checkpoint(shipped_dir("mnist"), kind)
-        images = generate(model, kind, 100, seed=0, steps=20 if kind == "ddpm" else None)
-        with torch.no_grad():
-            probs = torch.softmax(classifier(images), 1)
-        confident = (probs.max(1).values > 0.8).float().mean().item()
-        covered = len(set(probs.argmax(1).tolist()))
-        assert confident > (0.3 if kind == "ae" else 0.5) and covered >= 7, (kind, confident, covered)
+        images = generate(model, kind, 200, seed=0, steps=50 if kind == "ddpm" else None)
+        feats, preds = classify(classifier, images)
+        share = recognizable_share(classifier, feats)
+        assert share >= floor and len(set(preds.tolist())) == 10, (kind, share, floor)
     model, _ = load_images_checkpoint(shipped_dir("mnist"), "ddpm")
     sevens = generate(model, "ddpm", 20, seed=1, steps=20, label=7)
     with torch.no_grad():
@@ -73,9 +77,9 @@ def test_shipped_generators_draw_digits() -> None:
 
 
 def test_evaluation_table_counts_recognizable_samples() -> None:
-    """The table's recog. column: real digits are nearly all recognizable, blank canvases never.
-
-    (Uniform noise is not a fair negative: this small CNN calls 71% of it a digit at ≥ 0.9.)"""
+    """The table's recog. column: real digits are nearly all recognizable; blank canvases, noise and
+    blends of two different digits never (the judge was trained with outlier exposure: without it,
+    this small CNN called 74% of uniform noise a digit at ≥ 0.9)."""
     from lmgen.models.images.evaluate import classify, describe, evaluate_generators, format_table
     from lmgen.models.images.train import load_images_checkpoint
     from lmgen.stores.images import load_dataset, shipped_dir
@@ -89,9 +93,14 @@ def test_evaluation_table_counts_recognizable_samples() -> None:
     assert rows["real"]["recognizable"] >= 0.9 and 0.5 <= rows["gan"]["recognizable"] <= 1.0
     assert "recog." in format_table(report).splitlines()[0]
     blank = -torch.ones(200, 1, 28, 28)
+    noise = torch.rand(200, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    labels = torch.from_numpy(load_dataset("mnist", "test").labels)
+    a, b = heldout[labels == 3][:40], heldout[labels == 8][:40]
     with torch.no_grad():
         real_feats = classify(classifier, heldout)[0]
         assert describe(classifier, blank, real_feats, 10)["recognizable"] == 0.0
+        assert describe(classifier, noise, real_feats, 10)["recognizable"] <= 0.01
+        assert describe(classifier, (a + b) / 2, real_feats, 10)["recognizable"] <= 0.1
 
 
 def test_generate_images_tool_returns_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -315,7 +315,8 @@ def train_images(
             with torch.no_grad():
                 model.fit_code_distribution(images[: min(n, 4096)].to(device))
         if kind == "gan" and ema is not None:
-            ema.model.refresh_batchnorm()  # averaged weights need their own batch statistics
+            averaged: Any = ema.model
+            averaged.refresh_batchnorm()  # averaged weights need their own batch statistics
         if (
             kind != "classifier"
             and cfg.sample_every

@@ -153,6 +153,7 @@ class GAN(nn.Module):
         g = torch.Generator().manual_seed(seed)
         norms = [m for m in self.generator.modules() if isinstance(m, nn.BatchNorm2d)]
         was_training = self.generator.training
+        momenta = [m.momentum for m in norms]
         for m in norms:
             m.reset_running_stats()
             m.momentum = None  # a plain average over the batches below
@@ -160,8 +161,8 @@ class GAN(nn.Module):
         device = next(self.parameters()).device
         for _ in range(batches):
             self.generator(torch.randn(batch_size, self.cfg.latent_dim, generator=g).to(device))
-        for m in norms:
-            m.momentum = 0.1
+        for m, momentum in zip(norms, momenta, strict=True):
+            m.momentum = momentum
         self.generator.train(was_training)
 
     @torch.no_grad()

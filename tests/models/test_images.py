@@ -201,7 +201,7 @@ def test_init_starts_a_new_run_from_a_checkpoint(tmp_path: Path) -> None:
     cfg = ImageTrainConfig(epochs=1, batch_size=16, sample_every=100)
     small = {"channels": 8, "timesteps": 10, "class_dropout": 0.1}
     train_images("ddpm", data, tmp_path / "a", cfg, small, progress=False)
-    # a zero-epoch view of the new run: its first checkpoint equals the source before training
+    # the source's own weights, to compare the fine-tuned run with
     start, _ = load_images_checkpoint(tmp_path / "a", "ddpm", use_ema=False)
     tuned = train_images(
         "ddpm", data, tmp_path / "b", cfg, {"class_dropout": 0.5}, init=tmp_path / "a", progress=False

@@ -13,6 +13,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from lmgen.models.images.noise import gaussian
+
 
 @dataclass
 class AEConfig:
@@ -97,5 +99,5 @@ class AutoEncoder(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        z = torch.randn(n, self.cfg.latent_dim, generator=generator, device=self.code_mean.device)
+        z = gaussian((n, self.cfg.latent_dim), generator, self.code_mean.device)
         return self.decode(self.code_mean + self.code_std * z)

@@ -24,6 +24,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from lmgen.errors import InputError
+from lmgen.models.images.noise import gaussian
 
 
 @dataclass
@@ -196,7 +197,7 @@ class Diffusion(nn.Module):
     def _start(self, n: int, generator: torch.Generator | None) -> torch.Tensor:
         """x_T ~ N(0, I) on the model's device."""
         c, size = self.cfg.image_channels, self.cfg.image_size
-        return torch.randn(n, c, size, size, generator=generator, device=next(self.parameters()).device)
+        return gaussian((n, c, size, size), generator, next(self.parameters()).device)
 
     def _x0(
         self, xt: torch.Tensor, eps: torch.Tensor, t: int, clip: bool
@@ -240,7 +241,7 @@ class Diffusion(nn.Module):
             sigma = eta * ((1 - ab_prev) / (1 - ab) * (1 - ab / ab_prev)).clamp_min(0).sqrt()
             x = ab_prev.sqrt() * x0 + (1 - ab_prev - sigma**2).clamp_min(0).sqrt() * eps
             if t_prev >= 0 and eta > 0:
-                x = x + sigma * torch.randn(x.shape, generator=generator, device=device)
+                x = x + sigma * gaussian(x.shape, generator, device)
             if on_step is not None:
                 on_step(t, x, x0)
         return x
@@ -266,9 +267,7 @@ class Diffusion(nn.Module):
             coef_xt = s.alphas[t].sqrt() * (1 - s.alpha_bar_prev[t]) / (1 - s.alpha_bar[t])
             x = coef_x0 * x0 + coef_xt * x
             if t > 0:
-                x = x + s.posterior_variance[t].sqrt() * torch.randn(
-                    x.shape, generator=generator, device=device
-                )
+                x = x + s.posterior_variance[t].sqrt() * gaussian(x.shape, generator, device)
             if on_step is not None:
                 on_step(t, x, x0)
         return x

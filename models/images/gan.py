@@ -24,6 +24,7 @@ from torch.nn import functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
 from lmgen.errors import InputError
+from lmgen.models.images.noise import gaussian
 
 
 @dataclass
@@ -145,7 +146,7 @@ class GAN(nn.Module):
 
     def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         device = next(self.parameters()).device
-        return torch.randn(n, self.cfg.latent_dim, generator=generator, device=device)
+        return gaussian((n, self.cfg.latent_dim), generator, device)
 
     @torch.no_grad()
     def refresh_batchnorm(self, batches: int = 8, batch_size: int = 256, seed: int = 0) -> None:

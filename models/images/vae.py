@@ -15,6 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from lmgen.models.images.ae import AEConfig, Decoder, Encoder
+from lmgen.models.images.noise import gaussian
 
 
 @dataclass
@@ -36,7 +37,7 @@ class VAE(nn.Module):
     def reparameterize(
         self, mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None
     ) -> torch.Tensor:
-        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        eps = gaussian(mu.shape, generator, mu.device, mu.dtype)
         return mu + torch.exp(0.5 * logvar) * eps
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
@@ -56,4 +57,4 @@ class VAE(nn.Module):
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         device = next(self.parameters()).device
-        return self.decode(torch.randn(n, self.cfg.latent_dim, generator=generator, device=device))
+        return self.decode(gaussian((n, self.cfg.latent_dim), generator, device))

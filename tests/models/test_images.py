@@ -140,6 +140,26 @@ def test_seeded_samples_repeat() -> None:
         assert torch.equal(a, b) and not torch.equal(a, c), kind
 
 
+def test_seeded_noise_is_drawn_on_the_cpu_and_moved() -> None:
+    """A seeded generator lives on the CPU and CUDA refuses it, so seeded noise is the CPU's draw
+    (the CUDA test below checks the move on a GPU machine)."""
+    from lmgen.models.images.noise import gaussian
+
+    same = gaussian((3, 4), torch.Generator().manual_seed(5), "cpu")
+    assert torch.equal(same, torch.randn((3, 4), generator=torch.Generator().manual_seed(5)))
+    assert gaussian((2,), None, "cpu", torch.float64).dtype == torch.float64
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_seed_gives_the_same_samples_on_the_gpu() -> None:
+    torch.manual_seed(0)
+    for kind, model in (("gan", GAN(GANConfig())), ("ddpm", Diffusion(DiffusionConfig(timesteps=20)))):
+        model.eval()
+        on_cpu = generate(model, kind, 4, seed=3)
+        on_gpu = generate(model.to("cuda"), kind, 4, seed=3).cpu()
+        assert torch.allclose(on_cpu, on_gpu, atol=1e-3), kind
+
+
 def test_strips() -> None:
     vae = VAE(VAEConfig(channels=8)).eval()
     a, b = torch.rand(2, 1, 28, 28) * 2 - 1

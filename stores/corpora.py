@@ -8,6 +8,8 @@
   LibreOffice help and Debian FAQ from Debian's ``libreoffice-help-ko`` and ``debian-faq-ko``
   (downloaded with ``apt-get download`` and unpacked, not installed). Every 10th sentence
   (konlpy) or document (Debian) is held out.
+* Everyday English for BERT: WordNet 3.0's usage examples, from Debian's ``wordnet-base``
+  (WordNet 3.0 licence: use, copy, modify and distribute for any purpose, with its notice).
 
 For retrieval rather than training, :func:`prepare_debian_docs` fetches English documentation the
 same way (the Debian FAQ and the Debian Reference's package-management chapter), over which the
@@ -215,6 +217,45 @@ def debian_korean_documents(tmp: Path) -> list[tuple[str, str]]:
             docs.append(
                 (f"libreoffice-help-ko/{page.relative_to(root / 'usr/share/libreoffice/help/ko')}", text)
             )
+    return docs
+
+
+DEBIAN_WORDNET = ("wordnet-base",)
+WORDNET_PARTS = ("noun", "verb", "adj", "adv")
+_WORDNET_EXAMPLE = re.compile(r'"([^"]+)"')
+
+
+def wordnet_examples(tmp: Path, per_document: int = 10, min_words: int = 4) -> list[tuple[str, list[str]]]:
+    """(name, sentences) of WordNet 3.0's usage examples, from Debian's ``wordnet-base``.
+
+    Each synset's gloss ends with quoted examples of everyday English ("she drank her coffee
+    black"). They are grouped by lexicographer file (a topic: noun.food, verb.consumption …) in
+    the database's order, ``per_document`` examples to a document, so an IsNext pair is two
+    examples on one topic rather than two consecutive sentences of a text. Fragments under
+    ``min_words`` words are dropped. Empty when apt cannot fetch the package.
+    """
+    (tmp / "wordnet").mkdir(exist_ok=True)
+    root = apt_unpack(DEBIAN_WORDNET, tmp / "wordnet")
+    if root is None:
+        log.warning("apt-get download wordnet-base failed; the corpus has no WordNet examples")
+        return []
+    by_topic: dict[tuple[str, int], list[str]] = {}
+    for part in WORDNET_PARTS:
+        path = root / "usr/share/wordnet" / f"data.{part}"
+        for line in path.read_text("utf-8", errors="replace").splitlines():
+            if line.startswith("  ") or " | " not in line:  # the licence header is indented
+                continue
+            head, gloss = line.split(" | ", 1)
+            topic = (part, int(head.split()[1]))
+            for example in _WORDNET_EXAMPLE.findall(gloss):
+                example = " ".join(example.split())
+                if len(example.split()) >= min_words:
+                    by_topic.setdefault(topic, []).append(example)
+    docs = []
+    for (part, lexfile), examples in by_topic.items():
+        for start in range(0, len(examples), per_document):
+            name = f"wordnet/{part}.{lexfile:02d}/{start // per_document:04d}"
+            docs.append((name, examples[start : start + per_document]))
     return docs
 
 

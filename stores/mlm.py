@@ -4,9 +4,11 @@ The corpus keeps sentences grouped by document (one sentence per line, a blank l
 documents, like BERT's original pre-training input), so next-sentence pairs are real neighbours.
 Sources are the packaged English and Korean texts of :mod:`lmgen.stores.corpora`: Shakespeare
 (one document per play; Hamlet, Macbeth and The Tempest held out), Debian's Korean FAQ and
-LibreOffice help pages (one document each; every 10th held out) and konlpy's constitution and
-bills. Sentences are deduplicated across the whole corpus (help pages repeat boilerplate), and a
-held-out sentence that also occurs in training is dropped, so held-out accuracy is honest.
+LibreOffice help pages (one document each; every 10th held out), konlpy's constitution and
+bills, and WordNet's usage examples of everyday English (ten to a document, grouped by topic;
+every 10th document held out). Sentences are deduplicated across the whole corpus (help pages
+repeat boilerplate), and a held-out sentence that also occurs in training is dropped, so held-out
+accuracy is honest.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from lmgen.stores.corpora import (
     play_sentences,
     read_corpus_text,
     shakespeare_texts,
+    wordnet_examples,
 )
 
 
@@ -64,6 +67,8 @@ def collect_documents(tmp: Path) -> tuple[list[Document], list[Document]]:
         # hard-wrapped bills: join all lines, then split at sentence ends
         doc = Document(name, "ko", block_sentences(" ".join(text.split())))
         (test if index == 5 else train).append(doc)
+    for index, (name, sentences) in enumerate(wordnet_examples(tmp), 1):
+        (test if index % 10 == 0 else train).append(Document(name, "en", sentences))
     return train, test
 
 

@@ -68,11 +68,18 @@ def train(
     lr: Annotated[float, typer.Option("--lr", help="Peak learning rate (linear warm-up and decay).")] = 5e-4,
     mask_prob: Annotated[float, typer.Option(help="Share of tokens to predict.")] = 0.15,
     whole_word: Annotated[bool, typer.Option(help="Mask whole words, not single pieces.")] = False,
+    hard_negatives: Annotated[
+        float, typer.Option(help="Share of NotNext partners drawn from a document in the same language.")
+    ] = 0.0,
     objective: Annotated[str, typer.Option(help="'nsp' (next sentence) or 'sop' (sentence order).")] = "nsp",
     seed: Annotated[int, typer.Option(help="Random seed (data, masking, initialization).")] = 0,
     save_every: Annotated[int, typer.Option(help="Checkpoint every N steps.")] = 500,
     save_dtype: Annotated[str, typer.Option(help="Weights on disk: float32 or float16.")] = "float32",
     resume: Annotated[bool, typer.Option(help="Continue the run saved in --out.")] = False,
+    init: Annotated[
+        Path | None,
+        typer.Option(help="Start from this BERT folder's weights and tokenizer (its size wins)."),
+    ] = None,
     device: Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")] = "auto",
     as_json: JsonFlag = False,
 ) -> None:
@@ -93,6 +100,7 @@ def train(
         learning_rate=lr,
         mask_prob=mask_prob,
         whole_word=whole_word,
+        hard_negatives=hard_negatives,
         objective=objective,  # type: ignore[arg-type]
         seed=seed,
         save_every=save_every,
@@ -104,7 +112,14 @@ def train(
         f"pre-training on {dev}: {sum(len(d) for d in docs):,} sentences in {len(docs):,} documents\n"
     )
     result = pretrain(
-        docs, out, cfg, resume=resume, device=dev, extend_to=steps if resume else None, stop_after=until
+        docs,
+        out,
+        cfg,
+        resume=resume,
+        device=dev,
+        extend_to=steps if resume else None,
+        stop_after=until,
+        init=init,
     )
     last = result.history[-1] if result.history else {}
     data = {

@@ -56,6 +56,9 @@ class PretrainConfig:
     weight_decay: float = 0.01
     mask_prob: float = 0.15
     whole_word: bool = False
+    # share of NotNext pairs whose B comes from a document in A's language (Korean or not) rather
+    # than any other document: harder negatives than a switch of language
+    hard_negatives: float = 0.0
     objective: Literal["nsp", "sop"] = "nsp"
     short_seq_prob: float = 0.1
     seed: int = 0
@@ -69,6 +72,8 @@ class PretrainConfig:
             raise InputError(f"hidden size {self.hidden_size} is not divisible by {self.num_heads} heads")
         if not 16 <= self.max_length <= 512:
             raise InputError(f"max length must be between 16 and 512, not {self.max_length}")
+        if not 0.0 <= self.hard_negatives <= 1.0:
+            raise InputError(f"hard-negative share must be in [0, 1], not {self.hard_negatives}")
         if not 0.0 < self.mask_prob < 1.0:
             raise InputError(f"mask probability must be in (0, 1), not {self.mask_prob}")
         if self.steps < 1 or self.batch_size < 1:
@@ -121,9 +126,14 @@ class PairSampler:
         max_length: int,
         objective: str = "nsp",
         short_seq_prob: float = 0.1,
+        groups: list[int] | None = None,
+        hard_negatives: float = 0.0,
     ) -> None:
         self.docs = [d for d in docs if d]
         self.words = [w for d, w in zip(docs, words, strict=True) if d]
+        groups = groups if groups is not None else [0] * len(docs)
+        self.groups = np.array([g for d, g in zip(docs, groups, strict=True) if d])
+        self.hard_negatives = hard_negatives
         if len(self.docs) < 2:
             raise InputError(
                 "pre-training needs at least two documents (NotNext pairs come from another one)"
@@ -138,6 +148,14 @@ class PairSampler:
             raise InputError("pre-training needs documents with at least two sentences")
         self.multi_p = sizes[self.multi] / sizes[self.multi].sum()
         self.all_p = sizes / sizes.sum()
+        # per group: its documents and their length-proportional weights (hard negatives)
+        self.group_docs = {
+            int(g): (
+                np.flatnonzero(self.groups == g),
+                sizes[self.groups == g] / sizes[self.groups == g].sum(),
+            )
+            for g in np.unique(self.groups)
+        }
 
     def _run(
         self, doc: int, start: int, budget: int, stop: int | None = None
@@ -168,9 +186,13 @@ class PairSampler:
         a_ids, a_words, a_end = self._run(doc, start, a_budget, stop=n - 1)
         label = 0
         if self.objective == "nsp" and rng.random() < 0.5:
+            same, same_p = self.group_docs[int(self.groups[doc])]
+            hard = len(same) > 1 and rng.random() < self.hard_negatives
             other = doc
             while other == doc:
-                other = int(rng.choice(len(self.docs), p=self.all_p))
+                other = (
+                    int(rng.choice(same, p=same_p)) if hard else int(rng.choice(len(self.docs), p=self.all_p))
+                )
             b_start = int(rng.integers(0, len(self.docs[other])))
             b_ids, b_words, _ = self._run(other, b_start, target - len(a_ids))
             label = 1
@@ -186,6 +208,10 @@ class PairSampler:
             else:
                 b_ids, b_words = b_ids[:-1], b_words[:-1]
         return a_ids, a_words, b_ids, b_words, label
+
+
+def _is_hangul(sentence: str) -> bool:
+    return any("\uac00" <= ch <= "\ud7a3" for ch in sentence)
 
 
 def tokenize_documents(
@@ -325,6 +351,7 @@ def pretrain(
     stop_after: int | None = None,
     on_step: Callable[[StepStats], None] | None = None,
     extend_to: int | None = None,
+    init: Path | None = None,
 ) -> TrainResult:
     """Pre-train a BERT with MLM + NSP (or SOP) on ``train_docs``; checkpoints go to ``out``.
 
@@ -333,6 +360,13 @@ def pretrain(
     saving), as if it had been interrupted — the test of resuming uses it. ``extend_to`` (with
     ``resume``) re-plans the run to end at that many steps: the linear decay is redrawn to reach 0
     there, so the learning rate rises again (a later end) or drops (an earlier one, an anneal).
+    ``init`` starts a new run from a saved BERT folder's weights and tokenizer (fresh optimizer and
+    schedule): its architecture replaces ``cfg``'s, e.g. to go on training the shipped checkpoint
+    on a changed corpus.
+
+    Raises:
+        InputError: ``init`` together with ``resume``, bad settings, a diverged run.
+        ModelFileError: no run to resume, an unreadable ``init`` folder.
     """
     import torch
     from tqdm import tqdm
@@ -346,6 +380,8 @@ def pretrain(
     start_step = 0
     history: list[dict[str, float]] = []
     state_tensors: dict[str, Any] = {}
+    if resume and init is not None:
+        raise InputError("--init starts a new run; --resume continues one: use one of them")
     if resume:
         state_tensors, meta = load_state(out)
         cfg = PretrainConfig(**meta["config"])
@@ -358,6 +394,19 @@ def pretrain(
         from transformers import AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(str(out))
+    elif init is not None:
+        from transformers import AutoConfig, AutoTokenizer
+
+        if tokenizer is not None:
+            raise InputError("--init brings its own tokenizer")
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(str(init))
+            arch = AutoConfig.from_pretrained(str(init))
+        except (OSError, ValueError) as exc:
+            raise ModelFileError(f"cannot load a BERT from {init}: {exc}", path=str(init)) from exc
+        cfg.hidden_size, cfg.num_layers = arch.hidden_size, arch.num_hidden_layers
+        cfg.num_heads, cfg.intermediate_size = arch.num_attention_heads, arch.intermediate_size
+        cfg.max_length, cfg.vocab_size = arch.max_position_embeddings, len(tokenizer)
     elif tokenizer is None:
         from lmgen.models.mlm.tokenizer import to_transformers, train_wordpiece
 
@@ -373,6 +422,8 @@ def pretrain(
             for key, value in state_tensors.items():
                 if key.startswith("master."):
                     params[key.removeprefix("master.")].copy_(value)
+    elif init is not None:
+        model = BertForPreTraining.from_pretrained(str(init), dtype=torch.float32)
     else:
         model = BertForPreTraining(cfg.bert_config(tokenizer))
     model.to(dev)  # type: ignore[arg-type]  # transformers' stubs type .to() as the model's dtype cast
@@ -397,7 +448,15 @@ def pretrain(
         restore_rng(state_tensors)
 
     ids, words = tokenize_documents(tokenizer, train_docs)
-    sampler = PairSampler(ids, words, cfg.max_length, cfg.objective, cfg.short_seq_prob)
+    sampler = PairSampler(
+        ids,
+        words,
+        cfg.max_length,
+        cfg.objective,
+        cfg.short_seq_prob,
+        groups=[int(any(_is_hangul(s) for s in d[:3])) for d in train_docs],
+        hard_negatives=cfg.hard_negatives,
+    )
     random_ids = replacement_ids(tokenizer)
     bar = tqdm(
         total=cfg.steps, initial=start_step, desc="pre-train", unit=" step", disable=not progress, leave=True

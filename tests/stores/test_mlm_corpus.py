@@ -51,6 +51,9 @@ def test_prepared_corpus_is_document_structured() -> None:
     assert 0 < hangul < len(train), "both Korean and English documents"
     seen = {" ".join(s.lower().split()) for d in train for s in d}
     assert not any(" ".join(s.lower().split()) in seen for d in test for s in d)
+    # everyday English from WordNet's usage examples, ten to a document
+    examples = [d for d in train + test if "how big is that part compared to the whole?" in d]
+    assert len(examples) == 1 and 2 <= len(examples[0]) <= 10
 
 
 # The course's own examples and lmgen's everyday probes are for testing the model: none may be in

@@ -137,6 +137,44 @@ def test_seeded_runs_are_identical_and_seeds_differ(tmp_path: Path, tokenizer) -
     assert a == b and a != c
 
 
+def test_hard_negatives_come_from_a_document_of_the_same_group(tokenizer) -> None:
+    docs = DOCS[:4]
+    ids, words = tokenize_documents(tokenizer, docs)
+    groups = [0, 0, 1, 1]
+    flat = [[t for s in d for t in s] for d in ids]
+
+    def source(seq: list[int]) -> int:
+        return next(i for i, d in enumerate(flat) if any(d[j : j + len(seq)] == seq for j in range(len(d))))
+
+    def same_group_share(hard: float) -> float:
+        sampler = PairSampler(ids, words, 128, short_seq_prob=0.0, groups=groups, hard_negatives=hard)
+        rng = np.random.default_rng(0)
+        same = []
+        for _ in range(400):
+            a, _, b, _, label = sampler.pair(rng)
+            if label == 1:
+                same.append(groups[source(a)] == groups[source(b)])
+        return float(np.mean(same))
+
+    assert same_group_share(1.0) == 1.0, "every NotNext partner from A's group"
+    assert same_group_share(0.0) < 0.75, "any other document: often the other group"
+    with pytest.raises(InputError, match="hard-negative"):
+        PretrainConfig(hard_negatives=1.5)
+
+
+def test_init_continues_from_a_saved_bert(tmp_path: Path, tokenizer) -> None:
+    first = pretrain(DOCS, tmp_path / "a", TINY, tokenizer=tokenizer, progress=False)
+    # a different size in the config: the saved folder's architecture wins
+    cfg = PretrainConfig(**{**TINY.__dict__, "steps": 2, "hidden_size": 64, "num_heads": 2})
+    again = pretrain(DOCS, tmp_path / "b", cfg, progress=False, init=tmp_path / "a")
+    assert again.steps == 2 and cfg.hidden_size == TINY.hidden_size
+    assert again.history[0]["mlm_loss"] < first.history[0]["mlm_loss"], "starts from trained weights"
+    with pytest.raises(InputError, match="--init"):
+        pretrain(DOCS, tmp_path / "b", cfg, progress=False, init=tmp_path / "a", resume=True)
+    with pytest.raises(ModelFileError):
+        pretrain(DOCS, tmp_path / "c", cfg, progress=False, init=tmp_path / "missing")
+
+
 def test_sop_and_whole_word_options_train(tmp_path: Path, tokenizer) -> None:
     cfg = PretrainConfig(**{**TINY.__dict__, "steps": 2, "objective": "sop", "whole_word": True})
     assert pretrain(DOCS, tmp_path / "sop", cfg, tokenizer=tokenizer, progress=False).steps == 2

@@ -186,7 +186,10 @@ def train_mlm(
             sampler, tokenizer, rng, cfg.batch_size, max_length, cfg.mask_prob, cfg.whole_word, pool
         )
         width = int(batch["attention_mask"].sum(axis=1).max())
-        inp = {k: torch.from_numpy(v[:, :width] if v.ndim == 2 else v).to(device) for k, v in batch.items()}
+        inp = {
+            k: torch.from_numpy(np.ascontiguousarray(v[:, :width]) if v.ndim == 2 else v).to(device)
+            for k, v in batch.items()
+        }
         enc_args = {k: inp[k] for k in ("input_ids", "token_type_ids", "attention_mask")}
         labels = inp["labels"]
         target = labels != IGNORE_INDEX

@@ -102,7 +102,10 @@ class BertBench:
             )
             width = int(batch["attention_mask"].sum(axis=1).max())
             self.batches.append(
-                {k: torch.from_numpy(v[:, :width] if v.ndim == 2 else v) for k, v in batch.items()}
+                {
+                    k: torch.from_numpy(np.ascontiguousarray(v[:, :width]) if v.ndim == 2 else v)
+                    for k, v in batch.items()
+                }
             )
         timing = make_batch(
             sampler, tok, np.random.default_rng([seed, 10**6]), 32, loaded.max_length, 0.15, False, pool

@@ -49,7 +49,10 @@ def _score(bert: Any, docs: list[list[str]], pairs: int, seed: int, frequent: li
         rng = np.random.default_rng([seed, start])
         batch = make_batch(sampler, tok, rng, n, bert.max_length, 0.15, False, pool)
         width = int(batch["attention_mask"].sum(axis=1).max())
-        inp = {k: torch.from_numpy(v[:, :width] if v.ndim == 2 else v) for k, v in batch.items()}
+        inp = {
+            k: torch.from_numpy(np.ascontiguousarray(v[:, :width]) if v.ndim == 2 else v)
+            for k, v in batch.items()
+        }
         labels = inp["labels"]
         target = labels != IGNORE_INDEX
         with torch.inference_mode():

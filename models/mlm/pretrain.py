@@ -472,7 +472,10 @@ def pretrain(
         )
         # drop padding columns no row uses
         width = int(batch["attention_mask"].sum(axis=1).max())
-        inputs = {k: torch.from_numpy(v[:, :width] if v.ndim == 2 else v).to(dev) for k, v in batch.items()}
+        inputs = {
+            k: torch.from_numpy(np.ascontiguousarray(v[:, :width]) if v.ndim == 2 else v).to(dev)
+            for k, v in batch.items()
+        }
         for group in optimizer.param_groups:
             group["lr"] = cfg.learning_rate * schedule(step)
         # the MLM head runs on the masked positions only (~15% of tokens): most of its cost is the

@@ -39,7 +39,7 @@ def test_reported_metrics_beat_the_baselines() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("메뉴에서 [MASK]을 선택합니다.", "도구"),
+        ("확인을 [MASK].", "클릭합니다"),
         ("[MASK] 상자를 엽니다.", "대화"),
         ("대화 상자를 [MASK].", "엽니다"),
         ("서식 - [MASK]을 선택합니다.", "삽입"),

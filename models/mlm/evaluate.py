@@ -8,7 +8,6 @@ the NSP baseline is 50% (the classes are balanced).
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -17,10 +16,14 @@ import numpy as np
 
 from lmgen.models.mlm.bert import load_bert
 from lmgen.models.mlm.masking import IGNORE_INDEX
-from lmgen.models.mlm.pretrain import PairSampler, make_batch, replacement_ids, tokenize_documents
+from lmgen.models.mlm.pretrain import (
+    PairSampler,
+    korean_document,
+    make_batch,
+    replacement_ids,
+    tokenize_documents,
+)
 from lmgen.models.mlm.tokenizer import unk_share
-
-_HANGUL = re.compile(r"[\uac00-\ud7a3]")
 
 
 def _frequent(tokenizer: Any, docs: list[list[str]], n: int = 5) -> list[int]:
@@ -115,8 +118,8 @@ def evaluate_model(
         raise InputError("held-out evaluation needs a BERT checkpoint (encoder + MLM head)")
     frequent = _frequent(bert.tokenizer, baseline_docs or docs)
     groups = {
-        "en": [d for d in docs if not any(_HANGUL.search(s) for s in d[:3])],
-        "ko": [d for d in docs if any(_HANGUL.search(s) for s in d[:3])],
+        "en": [d for d in docs if not korean_document(d)],
+        "ko": [d for d in docs if korean_document(d)],
     }
     groups = {k: v for k, v in groups.items() if len(v) >= 2}
     by_lang = {

@@ -27,6 +27,7 @@ import numpy as np
 
 from lmgen.errors import InputError, ModelFileError
 from lmgen.models.mlm.masking import IGNORE_INDEX, choose_targets, mask_tokens
+from lmgen.models.ngram.tokenize import has_hangul
 from lmgen.models.train_state import (
     load_optimizer,
     optimizer_tensors,
@@ -210,8 +211,9 @@ class PairSampler:
         return a_ids, a_words, b_ids, b_words, label
 
 
-def _is_hangul(sentence: str) -> bool:
-    return any("\uac00" <= ch <= "\ud7a3" for ch in sentence)
+def korean_document(doc: list[str]) -> bool:
+    """A document is Korean when Hangul is in one of its first three sentences."""
+    return any(has_hangul(s) for s in doc[:3])
 
 
 def tokenize_documents(
@@ -454,7 +456,7 @@ def pretrain(
         cfg.max_length,
         cfg.objective,
         cfg.short_seq_prob,
-        groups=[int(any(_is_hangul(s) for s in d[:3])) for d in train_docs],
+        groups=[int(korean_document(d)) for d in train_docs],
         hard_negatives=cfg.hard_negatives,
     )
     random_ids = replacement_ids(tokenizer)

@@ -57,22 +57,18 @@ def parse_variant(text: str) -> dict[str, Any]:
 
 
 def judge(model: Any, kind: str, classifier: Any, real_feats: Any, n: int, device: str) -> dict[str, Any]:
+    """The evaluation table's row (FID, recognizable share, classes covered …) for ``n`` samples."""
     import torch
 
-    from lmgen.models.images.evaluate import classify, recognizable_share
-    from lmgen.models.images.metrics import class_histogram, coverage, frechet_distance
+    from lmgen.models.images.evaluate import describe
     from lmgen.models.images.sample import generate
 
     model.to(device).eval()
     with torch.no_grad():
         images = generate(model, kind, n, seed=7, steps=50 if kind == "ddpm" else None).cpu()
     model.to("cpu")
-    feats, preds = classify(classifier, images)
-    return {
-        "recognizable": recognizable_share(classifier, feats),
-        "classes_covered": coverage(class_histogram(preds, 10)),
-        "fid": round(frechet_distance(feats, real_feats), 2),
-    }
+    row = describe(classifier, images, real_feats, classifier.cfg.num_classes)
+    return {k: row[k] for k in ("recognizable", "classes_covered", "fid")}
 
 
 def run_variant(spec: dict[str, Any], data_path: str, out: str, deadline: float, judge_n: int) -> None:

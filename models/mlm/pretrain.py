@@ -150,13 +150,10 @@ class PairSampler:
         self.multi_p = sizes[self.multi] / sizes[self.multi].sum()
         self.all_p = sizes / sizes.sum()
         # per group: its documents and their length-proportional weights (hard negatives)
-        self.group_docs = {
-            int(g): (
-                np.flatnonzero(self.groups == g),
-                sizes[self.groups == g] / sizes[self.groups == g].sum(),
-            )
-            for g in np.unique(self.groups)
-        }
+        self.group_docs = {}
+        for g in np.unique(self.groups):
+            members = np.flatnonzero(self.groups == g)
+            self.group_docs[int(g)] = (members, sizes[members] / sizes[members].sum())
 
     def _run(
         self, doc: int, start: int, budget: int, stop: int | None = None

@@ -41,6 +41,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--whole-word", action="store_true")
+    parser.add_argument("--jamo", action="store_true", help="vocabulary over Hangul letters (tokenizer.py)")
     parser.add_argument("--hard-negatives", type=float, default=0.5)
     parser.add_argument("--probe-steps", type=int, default=40)
     parser.add_argument("--max-steps", type=int, default=200_000)
@@ -57,7 +58,9 @@ def main() -> None:
     torch.set_float32_matmul_precision("high")
     device = "cuda" if torch.cuda.is_available() else "cpu"
     docs = read_documents(args.corpus)
-    tokenizer = to_transformers(train_wordpiece((s for d in docs for s in d), args.vocab), 128)
+    tokenizer = to_transformers(
+        train_wordpiece((s for d in docs for s in d), args.vocab, jamo=args.jamo), 128
+    )
 
     def config(steps: int) -> PretrainConfig:
         return PretrainConfig(
@@ -66,6 +69,7 @@ def main() -> None:
             num_heads=args.heads,
             intermediate_size=args.intermediate,
             vocab_size=args.vocab,
+            jamo=args.jamo,
             steps=steps,
             batch_size=args.batch,
             learning_rate=args.lr,

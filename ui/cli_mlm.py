@@ -65,6 +65,9 @@ def train(
     intermediate: Annotated[int, typer.Option(help="Feed-forward size.")] = 1024,
     max_length: Annotated[int, typer.Option(help="Longest input in WordPiece tokens.")] = 128,
     vocab_size: Annotated[int, typer.Option(help="WordPiece vocabulary size.")] = 8192,
+    jamo: Annotated[
+        bool, typer.Option(help="New vocabulary: Hangul spelled in letters (no Korean word is [UNK]).")
+    ] = False,
     lr: Annotated[float, typer.Option("--lr", help="Peak learning rate (linear warm-up and decay).")] = 5e-4,
     mask_prob: Annotated[float, typer.Option(help="Share of tokens to predict.")] = 0.15,
     whole_word: Annotated[bool, typer.Option(help="Mask whole words, not single pieces.")] = False,
@@ -95,6 +98,7 @@ def train(
         intermediate_size=intermediate,
         max_length=max_length,
         vocab_size=vocab_size,
+        jamo=jamo,
         steps=steps or 4000,
         batch_size=batch_size,
         learning_rate=lr,

@@ -22,6 +22,7 @@ from typing import Any
 
 from lmgen.errors import InputError
 from lmgen.models.mlm.bert import LoadedBert, TruncationWarning, check_text, load_bert
+from lmgen.models.mlm.tokenizer import display
 
 MASK_SPELLINGS = re.compile(r"\[MASK\]|<mask>", re.IGNORECASE)
 _PLACEHOLDERS = ("a", "x", "가", "이")
@@ -225,8 +226,8 @@ class FillMasker:
     def token_str(self, token_id: int) -> str:
         piece = str(self.tokenizer.convert_ids_to_tokens(int(token_id)))
         if piece.startswith("##"):
-            return piece[2:]
-        return self.tokenizer.decode([int(token_id)]).strip()
+            return display(piece[2:])
+        return display(self.tokenizer.decode([int(token_id)]).strip())
 
     def postprocess(
         self, item: MaskedInput, probs: Any, top_k: int = 5, targets: list[int] | None = None

@@ -50,6 +50,8 @@ class PretrainConfig:
     intermediate_size: int = 1024
     max_length: int = 128
     vocab_size: int = 8192
+    # a new vocabulary spells Hangul in letters (NFD), so no Korean word is [UNK] (tokenizer.py)
+    jamo: bool = False
     steps: int = 4000
     batch_size: int = 32
     learning_rate: float = 5e-4
@@ -396,8 +398,8 @@ def pretrain(
     elif init is not None:
         from transformers import AutoConfig, AutoTokenizer
 
-        if tokenizer is not None:
-            raise InputError("--init brings its own tokenizer")
+        if tokenizer is not None or cfg.jamo:
+            raise InputError("--init brings its own tokenizer (and with it, syllables or jamo)")
         try:
             tokenizer = AutoTokenizer.from_pretrained(str(init))
             arch = AutoConfig.from_pretrained(str(init))
@@ -410,7 +412,7 @@ def pretrain(
         from lmgen.models.mlm.tokenizer import to_transformers, train_wordpiece
 
         tokenizer = to_transformers(
-            train_wordpiece((s for d in train_docs for s in d), cfg.vocab_size), cfg.max_length
+            train_wordpiece((s for d in train_docs for s in d), cfg.vocab_size, jamo=cfg.jamo), cfg.max_length
         )
     dev = pick_device(device)
     torch.manual_seed(cfg.seed)

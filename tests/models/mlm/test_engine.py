@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import unicodedata
 import warnings
 from pathlib import Path
 
@@ -37,6 +38,32 @@ def test_tokenizer_keeps_hangul_syllables_whole(tokenizer) -> None:
     assert tokenizer.tokenize("The CAT") == ["the", "cat"]
     share, count = unk_share(tokenizer, ["the cat", "완전히 새로운 글자 뷁"])
     assert count > 0 and 0 < share < 1
+
+
+def test_jamo_vocabulary_spells_unseen_syllables(tmp_path: Path) -> None:
+    """Syllables the corpus never has make a word [UNK] in a syllable vocabulary; spelled in jamo,
+    the word is read, and a BERT trained on that vocabulary answers in whole syllables."""
+    sentences = [s for d in DOCS for s in d] * 3
+    unseen = "밥을 먹고"  # 밥 and 먹 are not in the corpus; their letters are
+    assert not any(ch in "".join(sentences) for ch in "밥먹")
+    assert set(unicodedata.normalize("NFD", unseen)) <= set(unicodedata.normalize("NFD", " ".join(sentences)))
+    syllables = to_transformers(train_wordpiece(sentences, vocab_size=300), 32)
+    jamo = to_transformers(train_wordpiece(sentences, vocab_size=300, jamo=True), 32)
+    assert unk_share(syllables, [unseen])[0] > 0.5
+    assert unk_share(jamo, [unseen])[0] == 0.0
+    assert unk_share(jamo, [s for d in DOCS for s in d])[0] == 0.0
+    assert jamo.tokenize("The CAT") == ["the", "cat"]
+
+    cfg = PretrainConfig(**{**TINY.__dict__, "jamo": True})
+    pretrain(DOCS, tmp_path / "jamo", cfg, progress=False)
+    masker = FillMasker.load(tmp_path / "jamo")
+    assert unk_share(masker.tokenizer, [unseen])[0] == 0.0, "the normalizer is saved with the checkpoint"
+    words = [c["token_str"] for c in masker("대한민국은 [MASK]이다", top_k=20)[0]]
+    hangul = [w for w in words if any("\uac00" <= ch <= "\ud7a3" for ch in w)]
+    assert hangul, words
+    assert all(w == unicodedata.normalize("NFC", w) for w in words), "shown as syllables, not letters"
+    with pytest.raises(InputError, match="--init brings its own tokenizer"):
+        pretrain(DOCS, tmp_path / "again", cfg, progress=False, init=tmp_path / "jamo")
 
 
 # ---------------------------------------------------------------- masking rule

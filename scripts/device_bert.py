@@ -9,7 +9,10 @@ than cut off. The checkpoint (float16 safetensors, the tokenizer, ``train_state.
 is left behind) goes to ``--out`` with ``device_run.json``: hardware, steps, seconds.
 
     python3 scripts/device_bert.py --corpus train.txt --out OUT --budget 420 \\
-        --layers 6 --hidden 256 --heads 4 --intermediate 1024 --batch 128 --lr 1e-3 --whole-word
+        --layers 6 --hidden 256 --heads 4 --intermediate 1024 --batch 128 --lr 1e-3 --whole-word --jamo
+
+(``--jamo`` spells Hangul in letters, so no Korean word of the course's examples is ``[UNK]``:
+see ``lmgen/models/mlm/tokenizer.py``. A new vocabulary means training from scratch.)
 """
 
 from __future__ import annotations

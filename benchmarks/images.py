@@ -9,9 +9,11 @@ training throughput — all in one process, on the shipped MNIST checkpoints.
   FID, recognizable share and classes covered, every row judged by the *shipped* classifier, so
   both sides face the same judge. The checkpoints shipped before the longer training runs:
   ``mkdir -p /tmp/before && git archive 51e0c0f models/images/checkpoints/mnist | tar -x -C /tmp/before``
-  then ``--before /tmp/before/models/images/checkpoints/mnist``.
+  then ``--before /tmp/before/models/images/checkpoints/mnist``. ``--dataset fashion`` compares
+  Fashion-MNIST checkpoints instead (shipped ones, judged by the shipped Fashion classifier).
 
-    python benchmarks/images.py [--n 200] [--fid-n 200] [--train-batches 20] [--before DIR --quality-n 500]
+    python benchmarks/images.py [--n 200] [--fid-n 200] [--train-batches 20]
+                                [--before DIR --quality-n 500 [--dataset fashion]]
 """
 
 from __future__ import annotations
@@ -32,9 +34,10 @@ def main() -> None:
     parser.add_argument("--train-batches", type=int, default=20)
     parser.add_argument("--before", type=Path, help="folder of older checkpoints to compare quality with")
     parser.add_argument("--quality-n", type=int, default=500, help="samples per generator for --before")
+    parser.add_argument("--dataset", default="mnist", choices=("mnist", "fashion"), help="for --before")
     args = parser.parse_args()
     if args.before:
-        compare_quality(args.before, args.quality_n)
+        compare_quality(args.before, args.quality_n, args.dataset)
 
     from lmgen.models.images.data import ImageSet
     from lmgen.models.images.evaluate import classify
@@ -98,20 +101,22 @@ def main() -> None:
         print(f"{kind:<12}{result.images_per_second:>10.0f}")
 
 
-def compare_quality(before: Path, n: int) -> None:
+def compare_quality(before: Path, n: int, dataset: str = "mnist") -> None:
     """Generator quality of the checkpoints in ``before`` and of the shipped ones, one judge for both."""
     from lmgen.models.images.evaluate import classify, describe
     from lmgen.models.images.sample import generate
     from lmgen.models.images.train import load_images_checkpoint
     from lmgen.stores.images import load_dataset, shipped_dir
 
-    judge, _ = load_images_checkpoint(shipped_dir("mnist"), "classifier")
-    real, _ = classify(judge, torch.from_numpy(load_dataset("mnist", "test").images))
-    print(f"generator quality, {n} samples each (DDIM 50 for ddpm), judged by the shipped classifier")
+    judge, _ = load_images_checkpoint(shipped_dir(dataset), "classifier")
+    real, _ = classify(judge, torch.from_numpy(load_dataset(dataset, "test").images))
+    print(
+        f"{dataset} generator quality, {n} samples each (DDIM 50 for ddpm), judged by the shipped classifier"
+    )
     print(f"{'model':<6}{'FID before':>12}{'after':>8}{'recog. before':>15}{'after':>8}{'classes':>9}")
     for kind in ("ae", "vae", "gan", "ddpm"):
         cells = []
-        for folder in (before, shipped_dir("mnist")):
+        for folder in (before, shipped_dir(dataset)):
             model, _ = load_images_checkpoint(folder, kind)
             images = generate(model, kind, n, seed=0, steps=50 if kind == "ddpm" else None)
             cells.append(describe(judge, images, real, judge.cfg.num_classes))

@@ -103,6 +103,29 @@ def test_evaluation_table_counts_recognizable_samples() -> None:
         assert describe(classifier, (a + b) / 2, real_feats, 10)["recognizable"] <= 0.1
 
 
+def test_fashion_judge_is_strict_too() -> None:
+    """The Fashion-MNIST judge was trained with outlier exposure as well: it still classifies the
+    held-out clothes, but noise and blends of two different garments are never recognizable (its
+    plain predecessor called 11% of noise and up to 32% of trouser-bag blends a garment at ≥ 0.9)."""
+    from lmgen.models.images.evaluate import classify, describe
+    from lmgen.models.images.train import load_images_checkpoint
+    from lmgen.stores.images import load_dataset, shipped_dir
+
+    classifier, _ = load_images_checkpoint(shipped_dir("fashion"), "classifier")
+    classifier.eval()
+    test = load_dataset("fashion", "test")
+    images, labels = torch.from_numpy(test.images[:3000]), torch.from_numpy(test.labels[:3000])
+    noise = torch.rand(200, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    with torch.no_grad():
+        assert (classifier(images).argmax(1) == labels).float().mean() >= 0.88
+        real_feats = classify(classifier, images)[0]
+        assert describe(classifier, images[:500], real_feats, 10)["recognizable"] >= 0.7
+        assert describe(classifier, noise, real_feats, 10)["recognizable"] <= 0.01
+        for a, b in ((1, 8), (5, 2)):  # trouser + bag, sandal + pullover
+            blend = (images[labels == a][:40] + images[labels == b][:40]) / 2
+            assert describe(classifier, blend, real_feats, 10)["recognizable"] <= 0.1, (a, b)
+
+
 def test_generate_images_tool_returns_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from lmgen.tools import TOOLS
     from lmgen.tools.images import generate_images
@@ -145,24 +168,30 @@ def test_strips_explain_the_models(tmp_path: Path) -> None:
 
 
 def test_shipped_fashion_checkpoints_load_and_sample(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The Fashion-MNIST checkpoints load through every interface's path and draw clothes the
-    Fashion-MNIST classifier recognizes across the classes (its classes overlap more than digits:
-    shirt, T-shirt, pullover and coat, so the confidence floor is lower)."""
+    """The Fashion-MNIST checkpoints load through every interface's path and draw clothes of every
+    class. The strict judge is sure (> 0.8) of about half the GAN's and the diffusion model's
+    samples (measured 0.52 and 0.46; real test images: 0.79) and of few of the blurry AE's and
+    VAE's (0.06, 0.04), which still lean towards a class (mean top probability 0.40 and 0.25,
+    chance 0.1): the sharp-versus-blurry lesson, on clothes."""
     from lmgen.models.images.sample import generate
     from lmgen.models.images.train import load_images_checkpoint
     from lmgen.stores.images import shipped_dir
     from lmgen.tools.images import generate_images
 
     classifier, _ = load_images_checkpoint(shipped_dir("fashion"), "classifier")
+    classifier.eval()
+    confident = {}
     for kind in ("ae", "vae", "gan", "ddpm"):
         model, _ = load_images_checkpoint(shipped_dir("fashion"), kind)
         images = generate(model, kind, 100, seed=0, steps=20 if kind == "ddpm" else None)
         assert images.shape == (100, 1, 28, 28) and images.min() >= -1 and images.max() <= 1
         with torch.no_grad():
-            probs = torch.softmax(classifier(images), 1)
-        confident = (probs.max(1).values > 0.8).float().mean().item()
-        covered = len(set(probs.argmax(1).tolist()))
-        assert confident > 0.25 and covered >= 8, (kind, confident, covered)
+            top = torch.softmax(classifier(images), 1).max(1)
+        confident[kind] = (top.values > 0.8).float().mean().item()
+        covered = len(set(top.indices.tolist()))
+        assert top.values.mean() > 0.2 and covered >= 8, (kind, top.values.mean(), covered)
+    assert confident["gan"] >= 0.35 and confident["ddpm"] >= 0.3, confident
+    assert min(confident["gan"], confident["ddpm"]) > 2 * max(confident["ae"], confident["vae"]), confident
     monkeypatch.setenv("LMGEN_HOME", str(tmp_path))
     message = generate_images.invoke(
         {

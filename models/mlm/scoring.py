@@ -16,6 +16,7 @@ from typing import Any
 
 from lmgen.errors import InputError
 from lmgen.models.mlm.bert import LoadedBert, TruncationWarning, check_text, load_bert
+from lmgen.models.mlm.tokenizer import display
 
 
 class BertScorer:
@@ -134,7 +135,7 @@ class BertScorer:
                 lp = torch.log_softmax(logits.float(), dim=-1)[rows.to(dev), base[chunk].to(dev)]
                 logprobs.extend(lp.cpu().tolist())
         pll = float(sum(logprobs))
-        tokens = self.tokenizer.convert_ids_to_tokens([ids[p] for p in positions])
+        tokens = [display(t) for t in self.tokenizer.convert_ids_to_tokens([ids[p] for p in positions])]
         return {
             "text": text,
             "pll": pll,

@@ -62,6 +62,9 @@ def test_jamo_vocabulary_spells_unseen_syllables(tmp_path: Path) -> None:
     hangul = [w for w in words if any("\uac00" <= ch <= "\ud7a3" for ch in w)]
     assert hangul, words
     assert all(w == unicodedata.normalize("NFC", w) for w in words), "shown as syllables, not letters"
+    scored = BertScorer.load(tmp_path / "jamo").pseudo_perplexity("대한민국은 민주공화국이다")
+    pieces = [t["token"] for t in scored["per_token"]]
+    assert all(t == unicodedata.normalize("NFC", t) for t in pieces), pieces
     with pytest.raises(InputError, match="--init brings its own tokenizer"):
         pretrain(DOCS, tmp_path / "again", cfg, progress=False, init=tmp_path / "jamo")
 

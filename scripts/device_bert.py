@@ -49,21 +49,19 @@ def main() -> None:
     parser.add_argument("--probe-steps", type=int, default=40)
     parser.add_argument("--max-steps", type=int, default=200_000)
     args = parser.parse_args()
+    if args.probe_steps < 20:
+        parser.error("--probe-steps must be at least 20 (the first 10 are warm-up, not timed)")
     t_start = time.time()
     deadline = t_start + args.budget
     import_lmgen()
     import torch
 
-    from lmgen.models.mlm.pretrain import PretrainConfig, pretrain
-    from lmgen.models.mlm.tokenizer import to_transformers, train_wordpiece
+    from lmgen.models.mlm.pretrain import PretrainConfig, corpus_tokenizer, pretrain
     from lmgen.stores.mlm import read_documents
 
     torch.set_float32_matmul_precision("high")
     device = "cuda" if torch.cuda.is_available() else "cpu"
     docs = read_documents(args.corpus)
-    tokenizer = to_transformers(
-        train_wordpiece((s for d in docs for s in d), args.vocab, jamo=args.jamo), 128
-    )
 
     def config(steps: int) -> PretrainConfig:
         return PretrainConfig(
@@ -81,6 +79,8 @@ def main() -> None:
             save_every=10**9,
             save_dtype="float16",
         )
+
+    tokenizer = corpus_tokenizer(docs, config(1))  # trained once, shared by the probe and the run
 
     # how long one step takes here (after warm-up), from a throwaway run
     stamps: list[float] = []

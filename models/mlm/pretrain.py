@@ -341,6 +341,15 @@ def load_state(out: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     return tensors, meta
 
 
+def corpus_tokenizer(docs: list[list[str]], cfg: PretrainConfig) -> Any:
+    """A new WordPiece vocabulary of ``cfg.vocab_size`` (syllables, or jamo with ``cfg.jamo``)
+    trained on the documents' sentences, wrapped for ``cfg.max_length``-token inputs."""
+    from lmgen.models.mlm.tokenizer import to_transformers, train_wordpiece
+
+    vocab = train_wordpiece((s for d in docs for s in d), cfg.vocab_size, jamo=cfg.jamo)
+    return to_transformers(vocab, cfg.max_length)
+
+
 def pretrain(
     train_docs: list[list[str]],
     out: Path,
@@ -409,11 +418,7 @@ def pretrain(
         cfg.num_heads, cfg.intermediate_size = arch.num_attention_heads, arch.intermediate_size
         cfg.max_length, cfg.vocab_size = arch.max_position_embeddings, len(tokenizer)
     elif tokenizer is None:
-        from lmgen.models.mlm.tokenizer import to_transformers, train_wordpiece
-
-        tokenizer = to_transformers(
-            train_wordpiece((s for d in train_docs for s in d), cfg.vocab_size, jamo=cfg.jamo), cfg.max_length
-        )
+        tokenizer = corpus_tokenizer(train_docs, cfg)
     dev = pick_device(device)
     torch.manual_seed(cfg.seed)
     if resume:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -80,7 +81,7 @@ def test_evaluation_table_counts_recognizable_samples() -> None:
     """The table's recog. column: real digits are nearly all recognizable; blank canvases, noise and
     blends of two different digits never (the judge was trained with outlier exposure: without it,
     this small CNN called 74% of uniform noise a digit at ≥ 0.9)."""
-    from lmgen.models.images.evaluate import classify, describe, evaluate_generators, format_table
+    from lmgen.models.images.evaluate import evaluate_generators, format_table
     from lmgen.models.images.train import load_images_checkpoint
     from lmgen.stores.images import load_dataset, shipped_dir
 
@@ -92,15 +93,26 @@ def test_evaluation_table_counts_recognizable_samples() -> None:
     rows = report["models"]
     assert rows["real"]["recognizable"] >= 0.9 and 0.5 <= rows["gan"]["recognizable"] <= 1.0
     assert "recog." in format_table(report).splitlines()[0]
+    labels = torch.from_numpy(load_dataset("mnist", "test").labels)
+    assert_judge_rejects_non_images(classifier, heldout, labels, [(3, 8)])
+
+
+def assert_judge_rejects_non_images(
+    classifier: Any, images: torch.Tensor, labels: torch.Tensor, pairs: list[tuple[int, int]]
+) -> None:
+    """A judge trained with outlier exposure is never sure of a blank canvas, uniform noise or a
+    half-and-half blend of two held-out images of different classes (``pairs``)."""
+    from lmgen.models.images.evaluate import classify, describe
+
     blank = -torch.ones(200, 1, 28, 28)
     noise = torch.rand(200, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    labels = torch.from_numpy(load_dataset("mnist", "test").labels)
-    a, b = heldout[labels == 3][:40], heldout[labels == 8][:40]
     with torch.no_grad():
-        real_feats = classify(classifier, heldout)[0]
+        real_feats = classify(classifier, images)[0]
         assert describe(classifier, blank, real_feats, 10)["recognizable"] == 0.0
         assert describe(classifier, noise, real_feats, 10)["recognizable"] <= 0.01
-        assert describe(classifier, (a + b) / 2, real_feats, 10)["recognizable"] <= 0.1
+        for a, b in pairs:
+            blend = (images[labels == a][:40] + images[labels == b][:40]) / 2
+            assert describe(classifier, blend, real_feats, 10)["recognizable"] <= 0.1, (a, b)
 
 
 def test_fashion_judge_is_strict_too() -> None:
@@ -115,15 +127,13 @@ def test_fashion_judge_is_strict_too() -> None:
     classifier.eval()
     test = load_dataset("fashion", "test")
     images, labels = torch.from_numpy(test.images[:3000]), torch.from_numpy(test.labels[:3000])
-    noise = torch.rand(200, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1
     with torch.no_grad():
         assert (classifier(images).argmax(1) == labels).float().mean() >= 0.88
         real_feats = classify(classifier, images)[0]
         assert describe(classifier, images[:500], real_feats, 10)["recognizable"] >= 0.7
-        assert describe(classifier, noise, real_feats, 10)["recognizable"] <= 0.01
-        for a, b in ((1, 8), (5, 2)):  # trouser + bag, sandal + pullover
-            blend = (images[labels == a][:40] + images[labels == b][:40]) / 2
-            assert describe(classifier, blend, real_feats, 10)["recognizable"] <= 0.1, (a, b)
+    assert_judge_rejects_non_images(
+        classifier, images, labels, [(1, 8), (5, 2)]
+    )  # trouser+bag, sandal+pullover
 
 
 def test_generate_images_tool_returns_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -30,7 +30,7 @@ from typing import Any
 
 from _device import ROOT, import_lmgen
 
-MODEL_KEYS = {"channels", "class_dropout", "ema_decay", "augment", "latent_dim", "loss", "schedule"}
+MODEL_KEYS = {"channels", "blocks", "class_dropout", "ema_decay", "augment", "latent_dim", "loss", "schedule"}
 TRAIN_KEYS = {"batch", "lr", "seed"}
 
 
@@ -45,7 +45,7 @@ def parse_variant(text: str) -> dict[str, Any]:
             spec["init"] = value
         elif key in MODEL_KEYS:
             spec["model"][key] = value if key in ("augment", "loss", "schedule") else float(value)
-            if key in ("channels", "latent_dim"):
+            if key in ("channels", "blocks", "latent_dim"):
                 spec["model"][key] = int(float(value))
         elif key in TRAIN_KEYS:
             spec["train"][key] = float(value) if key == "lr" else int(value)

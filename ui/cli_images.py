@@ -114,6 +114,9 @@ def train(
     augment: Annotated[
         str | None, typer.Option(help="GAN: DiffAugment policies for D's inputs, e.g. translation,cutout.")
     ] = None,
+    blocks: Annotated[
+        int | None, typer.Option(help="GAN: extra 3×3 convolutions per resolution in G and D (0-4).")
+    ] = None,
     ema_decay: Annotated[
         float | None, typer.Option(help="GAN, diffusion: decay of the weight average sampling uses.")
     ] = None,
@@ -150,6 +153,7 @@ def train(
         ("schedule", "schedule", schedule, ("ddpm",)),
         ("channels", "channels", channels, ("ae", "vae", "gan", "ddpm")),
         ("augment", "augment", augment, ("gan",)),
+        ("blocks", "blocks", blocks, ("gan",)),
         ("ema-decay", "ema_decay", ema_decay, ("gan", "ddpm")),
         ("class-dropout", "class_dropout", class_dropout, ("ddpm",)),
         ("outlier-weight", "outlier_weight", outlier_weight, ("classifier",)),

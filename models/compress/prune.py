@@ -159,65 +159,73 @@ def prune_ffn(model: Any, share: float) -> Any:
 def prune_gan_channels(generator: Any, share: float) -> Any:
     """A copy of lmgen's GAN generator with ``share`` of the channels of each hidden feature map removed.
 
-    The generator is ``fc → BN → ReLU → ConvT → BN → ReLU → ConvT → tanh``: the fc output's
-    channel groups and the first transposed convolution's output channels are the two hidden maps.
+    The generator is ``fc → BN → ReLU → [conv → BN → ReLU]* → ConvT → BN → ReLU → [conv → BN →
+    ReLU]* → ConvT → tanh`` (the bracketed 3×3 blocks when ``blocks`` > 0). Every batch-normed map is
+    hidden: the fc output's channel groups, then each convolution's output but the last. A channel
+    is scored by the norms of the weights that write it and read it, times its |BN scale|.
     """
     import torch
     from torch import nn
 
     check_sparsity(share)
+    if not isinstance(getattr(generator, "net", None), nn.Sequential) or not hasattr(generator, "fc"):
+        raise InputError("channel pruning expects lmgen's DCGAN generator layout")
     g = copy.deepcopy(generator).eval()
-    fc = g.fc[0]
-    bn1, conv1, bn2, conv2 = g.net[0], g.net[2], g.net[3], g.net[5]
-    side2 = g.side**2
-    c1, c2 = conv1.in_channels, conv1.out_channels
-    keep1 = max(1, c1 - round(share * c1))
-    keep2 = max(1, c2 - round(share * c2))
-    with torch.no_grad():
-        # hidden map 1: the fc's rows come in groups of side² per channel
-        fc_w = fc.weight.view(c1, side2, -1)
-        s1 = (fc_w.flatten(1).norm(dim=1) ** 2 + conv1.weight.flatten(1).norm(dim=1) ** 2).sqrt()
-        idx1 = _keep(s1 * bn1.weight.abs(), keep1)
-        # hidden map 2: conv1's output channels (ConvTranspose weight is in × out × k × k)
-        s2 = (
-            conv1.weight.transpose(0, 1).flatten(1).norm(dim=1) ** 2
-            + conv2.weight.flatten(1).norm(dim=1) ** 2
-        )
-        idx2 = _keep(s2.sqrt() * bn2.weight.abs(), keep2)
+    layers = list(g.net)
+    convs = [i for i, m in enumerate(layers) if isinstance(m, nn.Conv2d | nn.ConvTranspose2d)]
+    norms = [i for i, m in enumerate(layers) if isinstance(m, nn.BatchNorm2d)]
+    if len(norms) != len(convs) or len(convs) < 2:  # map k: normalized by norms[k], read by convs[k]
+        raise InputError("channel pruning expects lmgen's DCGAN generator layout")
 
-        new_fc = nn.Linear(fc.in_features, keep1 * side2, bias=fc.bias is not None)
-        new_fc.weight.copy_(fc_w[idx1].reshape(keep1 * side2, -1))
+    def out_dim(conv: nn.Module) -> int:  # Conv2d weights are out × in × k × k, transposed: in × out
+        return 1 if isinstance(conv, nn.ConvTranspose2d) else 0
+
+    def in_dim(conv: nn.Module) -> int:
+        return 1 - out_dim(conv)
+
+    fc = g.fc[0]
+    side2 = g.side**2
+    with torch.no_grad():
+        keeps = []
+        for k, (n_i, c_i) in enumerate(zip(norms, convs, strict=True)):
+            bn, reader = layers[n_i], layers[c_i]
+            if k == 0:  # the fc's rows come in groups of side² per channel
+                written = fc.weight.view(bn.num_features, side2, -1).flatten(1).norm(dim=1)
+            else:
+                writer = layers[convs[k - 1]]
+                written = writer.weight.transpose(0, out_dim(writer)).flatten(1).norm(dim=1)
+            read = reader.weight.transpose(0, in_dim(reader)).flatten(1).norm(dim=1)
+            count = bn.num_features
+            scores = (written**2 + read**2).sqrt() * bn.weight.abs()
+            keeps.append(_keep(scores, max(1, count - round(share * count))))
 
         def shrink_bn(bn: nn.BatchNorm2d, idx: torch.Tensor) -> nn.BatchNorm2d:
             new = nn.BatchNorm2d(len(idx), eps=bn.eps, momentum=bn.momentum)
-            for name in ("weight", "bias"):
-                getattr(new, name).copy_(getattr(bn, name)[idx])
-            for name in ("running_mean", "running_var"):
+            for name in ("weight", "bias", "running_mean", "running_var"):
                 getattr(new, name).copy_(getattr(bn, name)[idx])
             return new.eval()
 
-        new_conv1 = nn.ConvTranspose2d(
-            keep1, keep2, conv1.kernel_size, conv1.stride, conv1.padding, bias=conv1.bias is not None
-        )
-        new_conv1.weight.copy_(conv1.weight[idx1][:, idx2])
-        new_conv2 = nn.ConvTranspose2d(
-            keep2,
-            conv2.out_channels,
-            conv2.kernel_size,
-            conv2.stride,
-            conv2.padding,
-            bias=conv2.bias is not None,
-        )
-        new_conv2.weight.copy_(conv2.weight[idx2])
-        if conv2.bias is not None and new_conv2.bias is not None:
-            new_conv2.bias.copy_(conv2.bias)
+        def shrink_conv(conv: Any, idx_in: torch.Tensor, idx_out: torch.Tensor | None) -> Any:
+            w = conv.weight.index_select(in_dim(conv), idx_in)
+            if idx_out is not None:
+                w = w.index_select(out_dim(conv), idx_out)
+            cin, cout = len(idx_in), (len(idx_out) if idx_out is not None else w.shape[out_dim(conv)])
+            bias = conv.bias is not None
+            new = type(conv)(cin, cout, conv.kernel_size, conv.stride, conv.padding, bias=bias)
+            new.weight.copy_(w)
+            if conv.bias is not None:
+                new.bias.copy_(conv.bias if idx_out is None else conv.bias[idx_out])
+            return new
+
+        new_fc = nn.Linear(fc.in_features, len(keeps[0]) * side2, bias=fc.bias is not None)
+        first = fc.weight.view(layers[norms[0]].num_features, side2, -1)[keeps[0]]
+        new_fc.weight.copy_(first.reshape(len(keeps[0]) * side2, -1))
+        if fc.bias is not None:
+            new_fc.bias.copy_(fc.bias.view(-1, side2)[keeps[0]].reshape(-1))
         g.fc[0] = new_fc
-        g.net[0], g.net[2], g.net[3], g.net[5] = (
-            shrink_bn(bn1, idx1),
-            new_conv1,
-            shrink_bn(bn2, idx2),
-            new_conv2,
-        )
+        for k, (n_i, c_i) in enumerate(zip(norms, convs, strict=True)):
+            g.net[n_i] = shrink_bn(layers[n_i], keeps[k])
+            g.net[c_i] = shrink_conv(layers[c_i], keeps[k], keeps[k + 1] if k + 1 < len(keeps) else None)
     return g
 
 

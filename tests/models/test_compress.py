@@ -142,6 +142,22 @@ def test_gan_channel_pruning_and_bad_sparsity() -> None:
             prune.prune_unstructured(g, bad, params_of=prune.generator_prunable)
 
 
+def test_channel_pruning_follows_a_deeper_generator() -> None:
+    from lmgen.models.images.gan import GAN, GANConfig
+
+    torch.manual_seed(0)
+    g = GAN(GANConfig(channels=16, blocks=2)).generator.eval()
+    z = torch.randn(4, 64)
+    with torch.inference_mode():
+        assert torch.equal(prune.prune_gan_channels(g, 0.0)(z), g(z))  # nothing removed: the same function
+    small = prune.prune_gan_channels(g, 0.5)
+    widths = [m.num_features for m in small.net if isinstance(m, torch.nn.BatchNorm2d)]
+    assert widths == [16] * 3 + [8] * 3  # every hidden map halved: 2c at 7×7, c at 14×14
+    assert small(z).shape == (4, 1, 28, 28)
+    with pytest.raises(InputError, match="layout"):
+        prune.prune_gan_channels(torch.nn.Sequential(torch.nn.Linear(2, 2)), 0.5)
+
+
 def test_pruned_gan_recovers_with_a_short_adversarial_fine_tune() -> None:
     from lmgen.models.images.evaluate import classify
     from lmgen.models.images.metrics import frechet_distance

@@ -43,15 +43,28 @@ def test_autoencoders_shapes_and_losses() -> None:
     assert vae.encoder.fc.weight.grad is not None
 
 
-@pytest.mark.parametrize("loss", ["nsgan", "hinge"])
-def test_gan_losses(loss: str) -> None:
-    gan = GAN(GANConfig(latent_dim=8, channels=8, loss=loss))
+@pytest.mark.parametrize(("loss", "blocks"), [("nsgan", 0), ("hinge", 0), ("nsgan", 2)])
+def test_gan_losses(loss: str, blocks: int) -> None:
+    gan = GAN(GANConfig(latent_dim=8, channels=8, loss=loss, blocks=blocks))
     fake = gan.generator(gan.noise(4))
     assert fake.shape == (4, 1, 28, 28) and fake.abs().max() <= 1
     real = torch.rand(4, 1, 28, 28) * 2 - 1
     assert torch.isfinite(gan.d_loss(real, fake)) and torch.isfinite(gan.g_loss(fake))
     with pytest.raises(InputError):
         GANConfig(loss="wasserstein")
+    with pytest.raises(InputError, match="blocks"):
+        GANConfig(blocks=5)
+
+
+def test_deeper_gan_adds_convolutions_and_keeps_the_shallow_layout() -> None:
+    def convs(module: torch.nn.Module) -> int:
+        return sum(isinstance(m, torch.nn.Conv2d | torch.nn.ConvTranspose2d) for m in module.modules())
+
+    shallow, deep = GAN(GANConfig(channels=8)), GAN(GANConfig(channels=8, blocks=2))
+    assert convs(deep.generator) == convs(shallow.generator) + 4
+    assert convs(deep.discriminator) == convs(shallow.discriminator) + 4
+    fake = deep.generator(deep.noise(3))
+    assert fake.shape == (3, 1, 28, 28) and deep.discriminator(fake).shape == (3,)
 
 
 def test_diffaugment_shifts_and_cuts_every_image_d_sees() -> None:

@@ -185,12 +185,13 @@ def prune_gan_channels(generator: Any, share: float) -> Any:
 
     fc = g.fc[0]
     side2 = g.side**2
+    fc_w = fc.weight.view(layers[norms[0]].num_features, side2, -1)  # rows in groups of side² per channel
     with torch.no_grad():
         keeps = []
         for k, (n_i, c_i) in enumerate(zip(norms, convs, strict=True)):
             bn, reader = layers[n_i], layers[c_i]
-            if k == 0:  # the fc's rows come in groups of side² per channel
-                written = fc.weight.view(bn.num_features, side2, -1).flatten(1).norm(dim=1)
+            if k == 0:
+                written = fc_w.flatten(1).norm(dim=1)
             else:
                 writer = layers[convs[k - 1]]
                 written = writer.weight.transpose(0, out_dim(writer)).flatten(1).norm(dim=1)
@@ -218,8 +219,7 @@ def prune_gan_channels(generator: Any, share: float) -> Any:
             return new
 
         new_fc = nn.Linear(fc.in_features, len(keeps[0]) * side2, bias=fc.bias is not None)
-        first = fc.weight.view(layers[norms[0]].num_features, side2, -1)[keeps[0]]
-        new_fc.weight.copy_(first.reshape(len(keeps[0]) * side2, -1))
+        new_fc.weight.copy_(fc_w[keeps[0]].reshape(len(keeps[0]) * side2, -1))
         if fc.bias is not None:
             new_fc.bias.copy_(fc.bias.view(-1, side2)[keeps[0]].reshape(-1))
         g.fc[0] = new_fc

@@ -168,14 +168,14 @@ def prune_gan_channels(generator: Any, share: float) -> Any:
     from torch import nn
 
     check_sparsity(share)
-    if not isinstance(getattr(generator, "net", None), nn.Sequential) or not hasattr(generator, "fc"):
-        raise InputError("channel pruning expects lmgen's DCGAN generator layout")
-    g = copy.deepcopy(generator).eval()
-    layers = list(g.net)
+    net = getattr(generator, "net", None)
+    layers: list[Any] = list(net) if isinstance(net, nn.Sequential) and hasattr(generator, "fc") else []
     convs = [i for i, m in enumerate(layers) if isinstance(m, nn.Conv2d | nn.ConvTranspose2d)]
     norms = [i for i, m in enumerate(layers) if isinstance(m, nn.BatchNorm2d)]
     if len(norms) != len(convs) or len(convs) < 2:  # map k: normalized by norms[k], read by convs[k]
         raise InputError("channel pruning expects lmgen's DCGAN generator layout")
+    g = copy.deepcopy(generator).eval()
+    layers = list(g.net)
 
     def out_dim(conv: nn.Module) -> int:  # Conv2d weights are out × in × k × k, transposed: in × out
         return 1 if isinstance(conv, nn.ConvTranspose2d) else 0

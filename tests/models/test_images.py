@@ -56,7 +56,7 @@ def test_gan_losses(loss: str, blocks: int) -> None:
         GANConfig(blocks=5)
 
 
-def test_deeper_gan_adds_convolutions_and_keeps_the_shallow_layout() -> None:
+def test_deeper_gan_adds_convolutions_in_both_networks() -> None:
     def convs(module: torch.nn.Module) -> int:
         return sum(isinstance(m, torch.nn.Conv2d | torch.nn.ConvTranspose2d) for m in module.modules())
 

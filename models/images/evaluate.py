@@ -87,7 +87,7 @@ def evaluate_generators(
         row = describe(classifier, images, real_feats, num_classes)
         row["seconds_per_sample"] = round(seconds / n, 5)
         if kind == "ddpm":
-            row["sampler"] = f"DDIM {ddim_steps} steps (EMA weights)"
+            row["sampler"] = f"DDIM {ddim_steps} steps, η = 1 (EMA weights)"
         if kind in ("ae", "vae"):
             x = heldout[:n]
             recon = model(x) if kind == "ae" else model.decode(model.encode(x)[0])

@@ -229,6 +229,8 @@ class Diffusion(nn.Module):
         steps = T if steps is None else steps
         if not 1 <= steps <= T:
             raise InputError(f"steps must be between 1 and {T}, not {steps}")
+        if not 0.0 <= eta <= 1.0:
+            raise InputError(f"eta must be between 0 and 1, not {eta}")
         seq = sorted(set(torch.linspace(0, T - 1, steps).round().long().tolist()), reverse=True)
         x = self._start(n, generator)
         device = x.device

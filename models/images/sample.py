@@ -55,8 +55,8 @@ def generate(
         raise InputError(f"steps must be between 1 and {T}, not {steps}")
     if sampler == "ddpm" and steps not in (None, T):
         raise InputError(f"the DDPM sampler walks all {T} steps; use --sampler ddim for fewer")
-    if eta is not None and not 0.0 <= eta <= 1.0:
-        raise InputError(f"eta must be between 0 and 1, not {eta}")
+    if sampler == "ddpm" and eta is not None:
+        raise InputError("eta sets the DDIM sampler's noise; the DDPM sampler's is fixed")
     if label is not None and not 0 <= label < model.cfg.num_classes:
         raise InputError(f"class must be between 0 and {model.cfg.num_classes - 1}, not {label}")
     out = []

@@ -134,7 +134,17 @@ def test_classifier_free_guidance_and_bad_sampling_arguments() -> None:
     assert torch.equal(plain, model.ddim_sample(2, steps=5, generator=torch.Generator().manual_seed(0)))
     assert not torch.equal(free, plain)
     assert torch.equal(free, generate(model, "ddpm", 2, seed=0, steps=5, eta=1.0))
-    for kwargs in ({"steps": 0}, {"steps": 11}, {"label": 10}, {"sampler": "euler"}, {"eta": 1.5}):
+    with pytest.raises(InputError):
+        model.ddim_sample(1, steps=5, eta=-0.1)
+    bad: tuple[dict[str, object], ...] = (
+        {"steps": 0},
+        {"steps": 11},
+        {"label": 10},
+        {"sampler": "euler"},
+        {"eta": 1.5},
+        {"sampler": "ddpm", "eta": 1.0},
+    )
+    for kwargs in bad:
         with pytest.raises(InputError):
             generate(model, "ddpm", 1, **kwargs)  # type: ignore[arg-type]
     for n in (0, 10_000):

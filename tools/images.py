@@ -34,6 +34,23 @@ def load_generator(kind: str, dataset: str = "mnist", checkpoint: str | None = N
     return model
 
 
+GUIDE_FOLDER = "ddpm-guide"
+
+
+@lru_cache(maxsize=8)
+def load_guide(dataset: str = "mnist", checkpoint: str | None = None) -> Any | None:
+    """The weaker diffusion model that autoguides unconditional samples: ``<folder>/ddpm-guide``
+    (an ordinary `lmgen image train ddpm` checkpoint), or None where the folder has none."""
+    from lmgen.models.images.train import load_images_checkpoint
+    from lmgen.stores.images import shipped_dir
+
+    folder = (Path(checkpoint).expanduser() if checkpoint else shipped_dir(dataset)) / GUIDE_FOLDER
+    if not (folder / "ddpm.safetensors").exists():
+        return None
+    model, _ = load_images_checkpoint(folder, "ddpm")
+    return model
+
+
 def make_images(
     kind: str,
     n: int = 16,
@@ -44,42 +61,53 @@ def make_images(
     dataset: str = "mnist",
     checkpoint: str | None = None,
     sampler: str = "ddim",
+    autoguidance: float | None = None,
 ) -> dict[str, Any]:
     """Generate ``n`` images, write one PNG each and a grid; returns ``files, grid, model, seconds``.
+
+    Unconditional diffusion samples are autoguided by the checkpoint's guide model when it has one
+    (``autoguidance`` sets the weight; 1 turns it off); ``model`` then says so.
 
     Raises:
         InputError: unknown model, bad count/steps/class.
         ModelFileError: a missing or corrupt checkpoint.
     """
+    from lmgen.models.images.diffusion import AUTOGUIDANCE
     from lmgen.models.images.render import save_each, save_grid
     from lmgen.models.images.sample import check_count, generate
     from lmgen.stores.models import lmgen_home
 
     check_count(n)
     model = load_generator(kind, dataset, checkpoint)
+    guide = load_guide(dataset, checkpoint) if kind == "ddpm" and label is None else None
     start = time.perf_counter()
     if kind == "faces":
         import torch
 
-        if steps is not None or label is not None:
-            raise InputError("the face GAN takes no --steps or class")
+        if steps is not None or label is not None or autoguidance is not None:
+            raise InputError("the face GAN takes no --steps, class or autoguidance")
         images = model.sample(n, generator=torch.Generator().manual_seed(seed))
     else:
-        images = generate(model, kind, n, seed=seed, steps=steps, label=label, sampler=sampler)
+        images = generate(
+            model,
+            kind,
+            n,
+            seed=seed,
+            steps=steps,
+            label=label,
+            sampler=sampler,
+            guide=guide,
+            autoguidance=autoguidance,
+        )
     seconds = time.perf_counter() - start
     out = out or lmgen_home() / "images" / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}-s{seed}"
     files = save_each(images, out, kind)
     grid = save_grid(images, out / f"{kind}-grid.png", nrow=min(8, n))
-    return {
-        "files": [str(f) for f in files],
-        "grid": str(grid),
-        "model": kind
-        if kind == "faces"
-        else f"{kind} ({dataset})"
-        if not checkpoint
-        else f"{kind} ({checkpoint})",
-        "seconds": round(seconds, 3),
-    }
+    name = kind if kind == "faces" else f"{kind} ({checkpoint or dataset})"
+    weight = AUTOGUIDANCE if autoguidance is None else autoguidance
+    if guide is not None and weight != 1.0:
+        name += f", autoguided (w = {weight:g})"
+    return {"files": [str(f) for f in files], "grid": str(grid), "model": name, "seconds": round(seconds, 3)}
 
 
 def make_strips(
@@ -143,7 +171,10 @@ def evaluate_images(
     # the training images are stored class by class: a seeded random subset is the "real" reference
     pick = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(seed))[:n]
     reference = torch.from_numpy(train_set.images)[pick]
-    report = evaluate_generators(loaded, classifier, heldout, reference, n=n, seed=seed, ddim_steps=steps)
+    guide = load_guide(dataset, checkpoint) if "ddpm" in kinds else None
+    report = evaluate_generators(
+        loaded, classifier, heldout, reference, n=n, seed=seed, ddim_steps=steps, guide=guide
+    )
     with torch.no_grad():
         acc = float((classifier(heldout).argmax(1) == torch.from_numpy(test.labels)).float().mean())
     report["classifier_heldout_accuracy"] = round(acc, 4)

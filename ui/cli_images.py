@@ -41,14 +41,15 @@ def _sample(
     checkpoint: str | None,
     as_json: bool,
     sampler: str = "ddim",
+    autoguidance: float | None = None,
 ) -> None:
     from lmgen.tools.images import make_images
 
-    result = make_images(kind, n, seed, steps, label, out, dataset, checkpoint, sampler)
+    result = make_images(kind, n, seed, steps, label, out, dataset, checkpoint, sampler, autoguidance)
     emit(
         result,
         as_json,
-        f"{len(result['files'])} image(s) in {Path(result['grid']).parent} "
+        f"{len(result['files'])} image(s) of {result['model']} in {Path(result['grid']).parent} "
         f"(grid: {result['grid']}, {result['seconds']:.2f} s)",
     )
 
@@ -82,13 +83,24 @@ def ddpm(
     steps: Annotated[int | None, typer.Option(help="Sampling steps (DDIM; default 50).")] = None,
     label: Annotated[int | None, typer.Option("--class", help="Draw this class (e.g. the digit 7).")] = None,
     sampler: Annotated[str, typer.Option(help="ddim (K steps) or ddpm (all 1000 steps).")] = "ddim",
+    autoguidance: Annotated[
+        float | None,
+        typer.Option(
+            help="Without --class: weight w of the guide model (default 2 where the checkpoint has "
+            "one, in <checkpoint>/ddpm-guide; 1 turns it off)."
+        ),
+    ] = None,
     out: Out = None,
     dataset: Dataset = "mnist",
     checkpoint: Checkpoint = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Diffusion: start from noise and denoise (DDIM with K steps, or DDPM ancestral sampling)."""
-    _sample("ddpm", n, seed, steps, label, out, dataset, checkpoint, as_json, sampler)
+    """Diffusion: start from noise and denoise (DDIM with K steps, or DDPM ancestral sampling).
+
+    Without a class, the samples are autoguided by a weaker diffusion model where the checkpoint
+    ships one: ε = ε_guide + w (ε_model − ε_guide) steers them away from what the weak model gets
+    wrong (Karras et al., 2024)."""
+    _sample("ddpm", n, seed, steps, label, out, dataset, checkpoint, as_json, sampler, autoguidance)
 
 
 @image_app.command("faces")

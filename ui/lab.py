@@ -191,16 +191,21 @@ def draw_digit(digit: int, seed: int, count: int = 8, steps: int = 25, dataset: 
 
 
 def sampler_table(seed: int, count: int = 4, steps: tuple[int, ...] = (10, 25, 50)) -> list[dict[str, Any]]:
-    """DDIM with few steps against DDPM's ancestral sampler: seconds per image, and each grid."""
-    from lmgen.tools.images import make_images
+    """DDIM with few steps against DDPM's ancestral sampler, and the most DDIM steps again without the
+    guide model that autoguides them: seconds per image, and each grid."""
+    from lmgen.tools.images import load_guide, make_images
 
+    runs: list[tuple[str, int | None, float | None]] = [("ddim", s, None) for s in steps]
+    runs += [("ddim", max(steps), 1.0)] if load_guide() is not None else []
+    runs += [("ddpm", None, None)]
     rows = []
-    for sampler, n_steps in [*(("ddim", s) for s in steps), ("ddpm", None)]:
-        result = make_images("ddpm", count, seed, n_steps, sampler=sampler)
+    for sampler, n_steps, weight in runs:
+        result = make_images("ddpm", count, seed, n_steps, sampler=sampler, autoguidance=weight)
         rows.append(
             {
                 "sampler": sampler,
                 "steps": n_steps or "all (ancestral)",
+                "model": result["model"],
                 "seconds_per_image": round(result["seconds"] / count, 4),
                 "grid": result["grid"],
             }
@@ -228,7 +233,8 @@ def eval_table(n: int = 200, seed: int = 0, dataset: str = "mnist") -> list[dict
     report = evaluate_images(list(FAMILIES), n=n, seed=seed, steps=25, dataset=dataset)
     return [
         {"model": kind, **{k: v for k, v in metrics.items() if isinstance(v, int | float)}}
-        for kind, metrics in report["models"].items()  # the four, plus "ddpm+cfg" (class-guided)
+        # the four, plus "ddpm+ag" (autoguided) and "ddpm+cfg" (class-guided)
+        for kind, metrics in report["models"].items()
     ]
 
 

@@ -289,7 +289,7 @@ def generators_tab() -> None:
         rows = lab.sampler_table(int(s or 0))
         table = _frame(
             [{k: v for k, v in r.items() if k != "grid"} for r in rows],
-            ["sampler", "steps", "seconds_per_image"],
+            ["sampler", "steps", "model", "seconds_per_image"],
         )
         return table, [(r["grid"], f"{r['sampler']} {r['steps']}") for r in rows]
 

@@ -10,6 +10,11 @@ predict the added noise, and two samplers that walk back xT → x0.
 * Samplers: DDPM ancestral sampling (T steps, posterior variance β̃_t) and DDIM (Song, Meng &
   Ermon, 2021) on a sub-sequence of K steps, deterministic with η = 0; with η = 1 and all T steps
   DDIM is the DDPM sampler.
+* Autoguidance (Karras et al., 2024, "Guiding a Diffusion Model with a Bad Version of Itself"):
+  without a class, a smaller or shorter-trained "guide" model's noise estimate ε₀ is extrapolated
+  away from: ε = ε₀ + w (ε₁ − ε₀). Where the two models agree (the data's clear modes) nothing
+  changes; where the weak one errs, the samples are pushed further from its mistakes, which pulls
+  them out of the low-density regions where the unrecognizable samples lie. It needs no labels.
 """
 
 from __future__ import annotations
@@ -25,6 +30,12 @@ from torch.nn import functional as F
 
 from lmgen.errors import InputError
 from lmgen.models.images.noise import gaussian
+
+# Autoguidance weight w for unconditional samples when a guide model is given. On the shipped MNIST
+# model and guide (the same U-Net trained 6 epochs instead of 272), DDIM 50, η = 1, 500 samples per
+# seed judged by the shipped judge: the model alone 75.4% / 74.0% / 73.8% recognizable (seeds 0 / 1
+# / 2), w = 1.5 86.2% / 79.6%, w = 2 88.6% / 84.8% / 84.6%; FID 27.4 → 23.4 at seed 0.
+AUTOGUIDANCE = 2.0
 
 
 @dataclass
@@ -183,9 +194,19 @@ class Diffusion(nn.Module):
 
     # ---------------------------------------------------------------- sampling
     def predict_noise(
-        self, xt: torch.Tensor, t: int, y: torch.Tensor | None, guidance: float
+        self,
+        xt: torch.Tensor,
+        t: int,
+        y: torch.Tensor | None,
+        guidance: float,
+        guide: Diffusion | None = None,
+        guide_weight: float = 1.0,
     ) -> torch.Tensor:
+        """ε for x_t: classifier-free guidance with a class, autoguidance by ``guide`` without one."""
         tt = torch.full((len(xt),), t, device=xt.device, dtype=torch.long)
+        if y is None and guide is not None and guide_weight != 1.0:
+            weak = guide.net(xt, tt)
+            return weak + guide_weight * (self.net(xt, tt) - weak)
         if y is None or guidance == 0:
             return self.net(xt, tt, y)
         both = self.net(
@@ -193,6 +214,20 @@ class Diffusion(nn.Module):
         )
         cond, uncond = both.chunk(2)
         return uncond + (1 + guidance) * (cond - uncond) if guidance > 0 else cond
+
+    def check_guide(self, guide: Diffusion | None, weight: float) -> None:
+        """A guide must model the same images on the same noise schedule; its weight w is ≥ 1."""
+        if weight < 1.0:
+            raise InputError(f"the autoguidance weight must be at least 1 (1 = off), not {weight}")
+        if guide is None:
+            return
+        mine, theirs = self.cfg, guide.cfg
+        for field in ("timesteps", "schedule", "image_channels", "image_size"):
+            if getattr(mine, field) != getattr(theirs, field):
+                raise InputError(
+                    f"the guide model's {field} is {getattr(theirs, field)!r}, the model's "
+                    f"{getattr(mine, field)!r}: a guide must share them"
+                )
 
     def _start(self, n: int, generator: torch.Generator | None) -> torch.Tensor:
         """x_T ~ N(0, I) on the model's device."""
@@ -220,10 +255,13 @@ class Diffusion(nn.Module):
         generator: torch.Generator | None = None,
         clip: bool = True,
         on_step: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None,
+        guide: Diffusion | None = None,
+        guide_weight: float = AUTOGUIDANCE,
     ) -> torch.Tensor:
         """DDIM on ``steps`` evenly spaced timesteps (all T when None); ``eta`` = 0 is deterministic.
 
-        ``on_step(t, x_t, predicted_x0)`` sees every step (for trajectories and progress).
+        ``on_step(t, x_t, predicted_x0)`` sees every step (for trajectories and progress). ``guide``
+        (a weaker model of the same data) autoguides unconditional samples with ``guide_weight``.
         """
         T = self.cfg.timesteps
         steps = T if steps is None else steps
@@ -231,12 +269,13 @@ class Diffusion(nn.Module):
             raise InputError(f"steps must be between 1 and {T}, not {steps}")
         if not 0.0 <= eta <= 1.0:
             raise InputError(f"eta must be between 0 and 1, not {eta}")
+        self.check_guide(guide, guide_weight)
         seq = sorted(set(torch.linspace(0, T - 1, steps).round().long().tolist()), reverse=True)
         x = self._start(n, generator)
         device = x.device
         for i, t in enumerate(seq):
             t_prev = seq[i + 1] if i + 1 < len(seq) else -1
-            eps = self.predict_noise(x, t, y, guidance)
+            eps = self.predict_noise(x, t, y, guidance, guide, guide_weight)
             x0, eps = self._x0(x, eps, t, clip)
             ab = self.schedule.alpha_bar[t]
             ab_prev = self.schedule.alpha_bar[t_prev] if t_prev >= 0 else torch.ones((), device=device)
@@ -257,13 +296,16 @@ class Diffusion(nn.Module):
         generator: torch.Generator | None = None,
         clip: bool = True,
         on_step: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None,
+        guide: Diffusion | None = None,
+        guide_weight: float = AUTOGUIDANCE,
     ) -> torch.Tensor:
         """Ancestral sampling over all T steps: x_{t−1} ~ N(μ̃_t(x_t, x̂_0), β̃_t I)."""
+        self.check_guide(guide, guide_weight)
         s = self.schedule
         x = self._start(n, generator)
         device = x.device
         for t in reversed(range(self.cfg.timesteps)):
-            eps = self.predict_noise(x, t, y, guidance)
+            eps = self.predict_noise(x, t, y, guidance, guide, guide_weight)
             x0, _ = self._x0(x, eps, t, clip)
             coef_x0 = s.alpha_bar_prev[t].sqrt() * s.betas[t] / (1 - s.alpha_bar[t])
             coef_xt = s.alphas[t].sqrt() * (1 - s.alpha_bar_prev[t]) / (1 - s.alpha_bar[t])

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from lmgen.models.images.diffusion import AUTOGUIDANCE
 from lmgen.models.images.metrics import (
     class_histogram,
     coverage,
@@ -64,6 +65,23 @@ def describe(
 
 
 @torch.no_grad()
+def each_class(model: Any, labels: torch.Tensor, steps: int, seed: int) -> torch.Tensor:
+    """Class-guided DDIM samples of ``labels`` (guidance 2), 250 at a time."""
+    return torch.cat(
+        [
+            model.ddim_sample(
+                len(part),
+                steps=steps,
+                y=part,
+                guidance=2.0,
+                generator=torch.Generator().manual_seed(seed + i),
+            )
+            for i, part in enumerate(labels.split(250))
+        ]
+    )
+
+
+@torch.no_grad()
 def evaluate_generators(
     models: dict[str, Any],
     classifier: Any,
@@ -72,20 +90,31 @@ def evaluate_generators(
     n: int = 500,
     seed: int = 0,
     ddim_steps: int = 50,
+    guide: Any | None = None,
 ) -> dict[str, Any]:
-    """The evaluation table; ``models`` maps ``ae``/``vae``/``gan``/``ddpm`` to loaded models."""
+    """The evaluation table; ``models`` maps ``ae``/``vae``/``gan``/``ddpm`` to loaded models.
+
+    With a diffusion ``guide`` model, a ``ddpm+ag`` row shows the same unconditional samples
+    autoguided (the default weight), beside the plain ``ddpm`` row."""
     classifier.eval()
     num_classes = classifier.cfg.num_classes
     real_feats, _ = classify(classifier, heldout)
     rows: dict[str, Any] = {"real": describe(classifier, train_sample[:n], real_feats, num_classes)}
     rows["real"]["seconds_per_sample"] = 0.0
-    for kind, model in models.items():
-        model.eval()
+
+    def timed_row(draw: Any, *args: Any, **kwargs: Any) -> tuple[dict[str, Any], torch.Tensor]:
+        """The row of the images ``draw(*args, **kwargs)`` returns, with its seconds per sample."""
         start = time.perf_counter()
-        images = generate(model, kind, n, seed=seed, steps=ddim_steps if kind == "ddpm" else None)
+        images = draw(*args, **kwargs)
         seconds = time.perf_counter() - start
         row = describe(classifier, images, real_feats, num_classes)
         row["seconds_per_sample"] = round(seconds / n, 5)
+        return row, images
+
+    for kind, model in models.items():
+        model.eval()
+        steps = ddim_steps if kind == "ddpm" else None
+        row, _ = timed_row(generate, model, kind, n, seed=seed, steps=steps)
         if kind == "ddpm":
             row["sampler"] = f"DDIM {ddim_steps} steps, η = 1 (EMA weights)"
         if kind in ("ae", "vae"):
@@ -93,25 +122,15 @@ def evaluate_generators(
             recon = model(x) if kind == "ae" else model.decode(model.encode(x)[0])
             row["recon_mse"] = round(float(((recon - x) ** 2).mean()), 5)
         rows[kind] = row
+        if kind == "ddpm" and guide is not None:
+            rows["ddpm+ag"], _ = timed_row(generate, model, kind, n, seed=seed, steps=steps, guide=guide)
+            rows["ddpm+ag"]["sampler"] = (
+                f"DDIM {ddim_steps} steps, η = 1, autoguided by a weaker model, w = {AUTOGUIDANCE}"
+            )
         if kind == "ddpm" and model.cfg.num_classes > 1:
             # the same network, asked for each class in turn (classifier-free guidance, w = 2)
             labels = torch.arange(n) % model.cfg.num_classes
-            start = time.perf_counter()
-            images = torch.cat(
-                [
-                    model.ddim_sample(
-                        len(part),
-                        steps=ddim_steps,
-                        y=part,
-                        guidance=2.0,
-                        generator=torch.Generator().manual_seed(seed + i),
-                    )
-                    for i, part in enumerate(labels.split(250))
-                ]
-            )
-            seconds = time.perf_counter() - start
-            guided = describe(classifier, images, real_feats, num_classes)
-            guided["seconds_per_sample"] = round(seconds / n, 5)
+            guided, images = timed_row(each_class, model, labels, ddim_steps, seed)
             guided["sampler"] = f"DDIM {ddim_steps} steps, classes 0-9 in turn, guidance 2"
             feats_pred = classify(classifier, images)[1]
             guided["asked_class_accuracy"] = round(float((feats_pred == labels.numpy()).mean()), 4)

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from lmgen.errors import InputError
+from lmgen.models.images.diffusion import AUTOGUIDANCE
 
 MAX_IMAGES = 1000
 
@@ -31,6 +32,8 @@ def generate(
     sampler: str = "ddim",
     batch_size: int = 250,
     eta: float | None = None,
+    guide: Any | None = None,
+    autoguidance: float | None = None,
 ) -> torch.Tensor:
     """``n`` images in [-1, 1] from a trained model; the same seed gives the same images.
 
@@ -39,6 +42,10 @@ def generate(
     1 without a class and 0 with one. On the shipped MNIST model, 400 unconditional samples at 50
     steps were judged recognizable 69.0% of the time with η = 0 and 76.3% with η = 1 at the same
     cost; class-guided samples are already ~99% recognizable deterministically.
+
+    ``guide``, a weaker diffusion model of the same images, autoguides samples drawn without a class
+    with weight ``autoguidance`` (default ``AUTOGUIDANCE``; 1 turns it off). With a class,
+    classifier-free ``guidance`` steers instead and the guide is not used.
     """
     check_count(n)
     g = torch.Generator().manual_seed(seed)
@@ -47,6 +54,8 @@ def generate(
             raise InputError(f"--steps applies to the diffusion model only, not {kind}")
         if label is not None:
             raise InputError(f"class-conditional generation needs the diffusion model, not {kind}")
+        if autoguidance is not None:
+            raise InputError(f"autoguidance applies to the diffusion model only, not {kind}")
         return torch.cat([model.sample(min(batch_size, n - i), generator=g) for i in range(0, n, batch_size)])
     T = model.cfg.timesteps
     if sampler not in ("ddim", "ddpm"):
@@ -59,18 +68,24 @@ def generate(
         raise InputError("eta sets the DDIM sampler's noise; the DDPM sampler's is fixed")
     if label is not None and not 0 <= label < model.cfg.num_classes:
         raise InputError(f"class must be between 0 and {model.cfg.num_classes - 1}, not {label}")
+    if autoguidance is not None and label is not None:
+        raise InputError("autoguidance steers samples drawn without a class; with a class, guidance does")
+    if autoguidance is not None and guide is None:
+        raise InputError("autoguidance needs a guide model, and this checkpoint has none")
+    w = guidance if label is not None else 0.0
+    noise = eta if eta is not None else (1.0 if label is None else 0.0)
+    weak = guide if label is None else None
+    weight = AUTOGUIDANCE if autoguidance is None else autoguidance
+    model.check_guide(weak, weight)
     out = []
     for i in range(0, n, batch_size):
         m = min(batch_size, n - i)
         y = None if label is None else torch.full((m,), label, dtype=torch.long)
-        w = guidance if label is not None else 0.0
+        common = {"y": y, "guidance": w, "generator": g, "guide": weak, "guide_weight": weight}
         if sampler == "ddpm":
-            out.append(model.ddpm_sample(m, y=y, guidance=w, generator=g))
+            out.append(model.ddpm_sample(m, **common))
         else:
-            noise = eta if eta is not None else (1.0 if label is None else 0.0)
-            out.append(
-                model.ddim_sample(m, steps=steps or min(50, T), eta=noise, y=y, guidance=w, generator=g)
-            )
+            out.append(model.ddim_sample(m, steps=steps or min(50, T), eta=noise, **common))
     return torch.cat(out)
 
 

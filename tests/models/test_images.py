@@ -334,3 +334,38 @@ def test_loaders(tmp_path: Path) -> None:
     assert folder.images.shape == (2, 1, 28, 28) and folder.classes == ("cats", "dogs")
     with pytest.raises(InputError):
         load_folder(tmp_path / "nowhere")
+
+
+def test_autoguidance_extrapolates_away_from_the_guide() -> None:
+    """ε = ε_guide + w (ε_model − ε_guide) without a class (Karras et al., 2024); w = 1 is the model
+    alone; with a class the guide is not used; a guide must share the noise schedule and image shape."""
+    torch.manual_seed(0)
+    model = Diffusion(DiffusionConfig(timesteps=10, channels=8)).eval()
+    guide = Diffusion(DiffusionConfig(timesteps=10, channels=8, num_classes=10)).eval()
+    x = torch.randn(3, 1, 28, 28)
+    t = torch.full((3,), 4, dtype=torch.long)
+    with torch.no_grad():
+        strong, weak = model.net(x, t), guide.net(x, t)
+        mixed = model.predict_noise(x, 4, None, 0.0, guide, 2.5)
+        assert torch.allclose(mixed, weak + 2.5 * (strong - weak), atol=1e-6)
+        assert torch.equal(model.predict_noise(x, 4, None, 0.0, guide, 1.0), strong)
+    free = generate(model, "ddpm", 2, seed=0, steps=5)
+    guided = generate(model, "ddpm", 2, seed=0, steps=5, guide=guide)
+    assert not torch.equal(free, guided)
+    assert torch.equal(guided, generate(model, "ddpm", 2, seed=0, steps=5, guide=guide, autoguidance=2.0))
+    assert torch.equal(free, generate(model, "ddpm", 2, seed=0, steps=5, guide=guide, autoguidance=1.0))
+    with_class = generate(model, "ddpm", 2, seed=0, steps=5, label=3)
+    assert torch.equal(with_class, generate(model, "ddpm", 2, seed=0, steps=5, label=3, guide=guide))
+    assert generate(model, "ddpm", 1, seed=0, sampler="ddpm", guide=guide).shape == (1, 1, 28, 28)
+    other = Diffusion(DiffusionConfig(timesteps=20, channels=8)).eval()
+    bad: tuple[dict[str, object], ...] = (
+        {"autoguidance": 2.0},  # no guide to guide with
+        {"guide": guide, "autoguidance": 0.5},
+        {"guide": guide, "autoguidance": 2.0, "label": 3},
+        {"guide": other},
+    )
+    for kwargs in bad:
+        with pytest.raises(InputError):
+            generate(model, "ddpm", 1, steps=5, **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(InputError):
+        generate(GAN(GANConfig(channels=8)), "gan", 2, autoguidance=2.0)

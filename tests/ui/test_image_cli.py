@@ -21,6 +21,13 @@ def test_sample_json_contract(tmp_path: Path, kind: str) -> None:
     assert set(data) == {"files", "grid", "model", "seconds"}
     assert len(data["files"]) == 4 and all(Path(f).is_file() and f.endswith(".png") for f in data["files"])
     assert Path(data["grid"]).is_file()
+    # unconditional diffusion samples are autoguided by the shipped guide model unless told not to
+    assert ("autoguided (w = 2)" in data["model"]) == (kind == "ddpm")
+
+
+def test_autoguidance_can_be_turned_off(tmp_path: Path) -> None:
+    done = run_cli("image", "ddpm", "-n", "2", "--steps", "5", "--autoguidance", "1", "--out", str(tmp_path))
+    assert done.returncode == 0 and "of ddpm (mnist) in" in done.stdout, done.stdout + done.stderr
 
 
 @pytest.mark.parametrize(
@@ -30,6 +37,8 @@ def test_sample_json_contract(tmp_path: Path, kind: str) -> None:
         (["image", "ddpm", "-n", "10000"], "at most"),
         (["image", "ddpm", "--steps", "0"], "steps must be"),
         (["image", "ddpm", "--class", "12"], "class must be"),
+        (["image", "ddpm", "--class", "3", "--autoguidance", "2"], "with a class, guidance does"),
+        (["image", "ddpm", "--autoguidance", "0.5"], "at least 1 (1 = off)"),
         (["image", "vae", "--checkpoint", "/no/such/dir"], "not found"),
         (["image", "train", "unet", "--out", "/tmp/x"], "unknown image model"),
     ],
@@ -60,19 +69,25 @@ def test_shipped_generators_draw_digits() -> None:
     from lmgen.models.images.sample import generate
     from lmgen.models.images.train import load_images_checkpoint
     from lmgen.stores.images import shipped_dir
+    from lmgen.tools.images import load_guide
 
     # measured on these 200 samples: ae 17.5%, vae 12.0%, gan 74.5%, ddpm 66.5% with η = 0 and
     # 73.5% with η = 1, the default since 2026-12-05, and 76.0% after 25 epochs more (the shallower
     # GAN shipped before the deeper one had 65.0% here; before the longer training runs the GAN had
     # 45.6% and diffusion 50.0% on 500 samples)
-    floors = {"ae": 0.12, "vae": 0.07, "gan": 0.70, "ddpm": 0.68}
+    # ddpm+ag: the same diffusion model autoguided by the shipped guide model (ddpm-guide/): 89.0%
+    floors = {"ae": 0.12, "vae": 0.07, "gan": 0.70, "ddpm": 0.68, "ddpm+ag": 0.84}
     classifier, _ = load_images_checkpoint(shipped_dir("mnist"), "classifier")
-    for kind, floor in floors.items():
+    guide = load_guide("mnist")
+    assert guide is not None
+    for name, floor in floors.items():
+        kind = name.removesuffix("+ag")
         model, _ = load_images_checkpoint(shipped_dir("mnist"), kind)
-        images = generate(model, kind, 200, seed=0, steps=50 if kind == "ddpm" else None)
+        steps = 50 if kind == "ddpm" else None
+        images = generate(model, kind, 200, seed=0, steps=steps, guide=guide if "+ag" in name else None)
         feats, preds = classify(classifier, images)
         share = recognizable_share(classifier, feats)
-        assert share >= floor and len(set(preds.tolist())) == 10, (kind, share, floor)
+        assert share >= floor and len(set(preds.tolist())) == 10, (name, share, floor)
     model, _ = load_images_checkpoint(shipped_dir("mnist"), "ddpm")
     sevens = generate(model, "ddpm", 20, seed=1, steps=20, label=7)
     with torch.no_grad():

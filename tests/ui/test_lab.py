@@ -100,7 +100,12 @@ def test_generator_views(home: Path) -> None:
     assert set(strips) == {"ae_interpolation", "vae_interpolation", "forward_noising", "reverse_trajectory"}
     assert all(Path(p).read_bytes()[:4] == b"\x89PNG" for p in strips.values())
     rows = lab.sampler_table(seed=0, count=1, steps=(5,))
-    assert [r["sampler"] for r in rows] == ["ddim", "ddpm"] and all(Path(r["grid"]).is_file() for r in rows)
+    assert [(r["sampler"], "autoguided" in r["model"]) for r in rows] == [
+        ("ddim", True),
+        ("ddim", False),  # the same steps without the guide model, to compare
+        ("ddpm", True),
+    ]
+    assert all(Path(r["grid"]).is_file() for r in rows)
     assert Path(lab.faces(seed=0, count=2)).is_file()
 
 

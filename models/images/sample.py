@@ -75,8 +75,7 @@ def generate(
     w = guidance if label is not None else 0.0
     noise = eta if eta is not None else (1.0 if label is None else 0.0)
     weak = guide if label is None else None
-    weight = AUTOGUIDANCE if autoguidance is None else autoguidance
-    model.check_guide(weak, weight)
+    weight = AUTOGUIDANCE if autoguidance is None else autoguidance  # the samplers check it and the guide
     out = []
     for i in range(0, n, batch_size):
         m = min(batch_size, n - i)

@@ -259,6 +259,49 @@ def wordnet_examples(tmp: Path, per_document: int = 10, min_words: int = 4) -> l
     return docs
 
 
+CHATTERBOT_WHEEL = "chatterbot-corpus==1.3.3"  # BSD-3-Clause (its METADATA classifier)
+CHATTERBOT_LANGUAGES = {"english": "en", "korean": "ko"}
+
+
+def chatterbot_dialogues(tmp: Path) -> list[tuple[str, str, list[list[str]]]]:
+    """(topic, language, conversations) of the everyday dialogues in ``chatterbot-corpus``.
+
+    Its wheel holds YAML files of short conversations by topic (food, greetings, emotion, …) in
+    many languages, Korean and English among them; each conversation is a list of turns (a
+    question and its answers). Empty when pip cannot fetch the wheel or yaml cannot read a file.
+    """
+    import yaml
+
+    (tmp / "chatterbot").mkdir(exist_ok=True)
+    try:
+        wheel = pip_download(CHATTERBOT_WHEEL, tmp / "chatterbot")
+    except ProvisionError as exc:
+        log.warning(
+            "pip download %s failed (%s); the corpus has no chatterbot dialogues", CHATTERBOT_WHEEL, exc
+        )
+        return []
+    out = []
+    with zipfile.ZipFile(wheel) as archive:
+        for name in sorted(archive.namelist()):
+            parts = name.split("/")
+            if len(parts) != 4 or parts[2] not in CHATTERBOT_LANGUAGES or not name.endswith(".yml"):
+                continue
+            try:
+                data = yaml.safe_load(archive.read(name).decode("utf-8"))
+            except (yaml.YAMLError, UnicodeDecodeError) as exc:
+                log.warning("skipping %s: %s", name, exc)
+                continue
+            conversations = [
+                [" ".join(str(turn).split()) for turn in conv if isinstance(turn, (str, int, float))]
+                for conv in (data or {}).get("conversations") or []
+                if isinstance(conv, list)
+            ]
+            conversations = [[t for t in conv if t] for conv in conversations]
+            topic = parts[3].removesuffix(".yml")
+            out.append((topic, CHATTERBOT_LANGUAGES[parts[2]], [c for c in conversations if len(c) >= 2]))
+    return out
+
+
 def block_sentences(text: str, min_words: int = 2) -> list[str]:
     """Sentences of text made of blank-line separated blocks (wrapped lines are joined first)."""
     return [

@@ -5,10 +5,11 @@ documents, like BERT's original pre-training input), so next-sentence pairs are 
 Sources are the packaged English and Korean texts of :mod:`lmgen.stores.corpora`: Shakespeare
 (one document per play; Hamlet, Macbeth and The Tempest held out), Debian's Korean FAQ and
 LibreOffice help pages (one document each; every 10th held out), konlpy's constitution and
-bills, and WordNet's usage examples of everyday English (ten to a document, grouped by topic;
-every 10th document held out). Sentences are deduplicated across the whole corpus (help pages
-repeat boilerplate), and a held-out sentence that also occurs in training is dropped, so held-out
-accuracy is honest.
+bills, WordNet's usage examples of everyday English (ten to a document, grouped by topic;
+every 10th document held out), and the everyday dialogues of ``chatterbot-corpus`` in Korean and
+English (one document per topic, its conversations in order; every 10th conversation held out).
+Sentences are deduplicated across the whole corpus (help pages repeat boilerplate), and a
+held-out sentence that also occurs in training is dropped, so held-out accuracy is honest.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from lmgen.errors import InputError
+from lmgen.models.ngram.tokenize import split_sentences
 from lmgen.stores.corpora import (
     SHAKESPEARE_TEST_PLAYS,
     block_sentences,
+    chatterbot_dialogues,
     corpora_dir,
     debian_korean_documents,
     konlpy_texts,
@@ -69,6 +72,18 @@ def collect_documents(tmp: Path) -> tuple[list[Document], list[Document]]:
         (test if index == 5 else train).append(doc)
     for index, (name, sentences) in enumerate(wordnet_examples(tmp), 1):
         (test if index % 10 == 0 else train).append(Document(name, "en", sentences))
+    for topic, lang, conversations in chatterbot_dialogues(tmp):
+        # one document per topic and split: a topic's conversations in order, every 10th held out
+        for held_out, docs in ((False, train), (True, test)):
+            turns = [
+                sentence
+                for i, conv in enumerate(conversations)
+                if (i % 10 == 9) == held_out
+                for turn in conv
+                for sentence in split_sentences(turn)
+            ]
+            if len(turns) >= 2:
+                docs.append(Document(f"chatterbot/{lang}/{topic}", lang, turns))
     return train, test
 
 

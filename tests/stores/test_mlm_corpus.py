@@ -54,6 +54,12 @@ def test_prepared_corpus_is_document_structured() -> None:
     # everyday English from WordNet's usage examples, ten to a document
     examples = [d for d in train + test if "how big is that part compared to the whole?" in d]
     assert len(examples) == 1 and 2 <= len(examples[0]) <= 10
+    # everyday Korean dialogue from chatterbot-corpus: a greeting followed by its answer
+    greeting = [d for d in train if "좋은 아침입니다." in d]
+    assert (
+        len(greeting) == 1
+        and greeting[0][greeting[0].index("좋은 아침입니다.") + 1] == "오늘의 기분은 어떠세요?"
+    )
 
 
 # The course's own examples and lmgen's everyday probes are for testing the model: none may be in

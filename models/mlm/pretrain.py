@@ -67,6 +67,9 @@ class PretrainConfig:
     seed: int = 0
     save_every: int = 500
     save_dtype: Literal["float32", "float16"] = "float32"
+    # train only the top N encoder layers, the pooler and the heads (0: everything); the word
+    # embeddings stay as they are, and with them the tied MLM decoder (its bias trains)
+    train_top: int = 0
 
     def __post_init__(self) -> None:
         if self.objective not in ("nsp", "sop"):
@@ -81,6 +84,8 @@ class PretrainConfig:
             raise InputError(f"mask probability must be in (0, 1), not {self.mask_prob}")
         if self.steps < 1 or self.batch_size < 1:
             raise InputError("steps and batch size must be at least 1")
+        if self.train_top < 0:
+            raise InputError(f"train-top must be 0 (all layers) or more, not {self.train_top}")
         if self.save_dtype not in ("float32", "float16"):
             raise InputError(f"save dtype must be float32 or float16, not {self.save_dtype!r}")
 
@@ -220,7 +225,9 @@ def tokenize_documents(
 ) -> tuple[list[list[list[int]]], list[list[list[int]]]]:
     """WordPiece ids and word indices of every sentence, documents kept (one Rust batch call)."""
     flat = [s for d in docs for s in d]
-    encodings = tokenizer.backend_tokenizer.encode_batch(flat, add_special_tokens=False)
+    from lmgen.models.mlm.tokenizer import raw_backend
+
+    encodings = raw_backend(tokenizer).encode_batch(flat, add_special_tokens=False)
     ids_flat = [e.ids for e in encodings]
     words_flat = [[w if w is not None else 0 for w in e.word_ids] for e in encodings]
     out_ids: list[list[list[int]]] = []
@@ -273,6 +280,28 @@ def make_batch(
         "labels": labels,
         "next_sentence_label": nsp,
     }
+
+
+def freeze_lower(model: Any, train_top: int) -> None:
+    """Leave only the top ``train_top`` encoder layers, the pooler and the heads trainable (0: all).
+
+    For a BERT that starts from a pretrained encoder (:mod:`lmgen.models.mlm.e5_base`): the lower
+    layers keep what they learned from far more text than lmgen has, and a step costs a forward
+    pass through them but a backward pass through the top layers only.
+
+    Raises:
+        InputError: more layers asked for than the model has.
+    """
+    layers = model.bert.encoder.layer
+    if train_top == 0:
+        return
+    if train_top > len(layers):
+        raise InputError(f"the model has {len(layers)} layers; cannot train the top {train_top}")
+    for param in model.bert.embeddings.parameters():
+        param.requires_grad_(False)
+    for layer in layers[: len(layers) - train_top]:
+        for param in layer.parameters():
+            param.requires_grad_(False)
 
 
 def replacement_ids(tokenizer: Any) -> np.ndarray:
@@ -434,8 +463,10 @@ def pretrain(
         model = BertForPreTraining(cfg.bert_config(tokenizer))
     model.to(dev)  # type: ignore[arg-type]  # transformers' stubs type .to() as the model's dtype cast
     model.train()
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+    freeze_lower(model, cfg.train_top)
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    decay = [p for n, p in trainable if p.ndim >= 2]
+    no_decay = [p for n, p in trainable if p.ndim < 2]
     optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=cfg.learning_rate,
@@ -500,7 +531,7 @@ def pretrain(
         loss = mlm_loss + nsp_loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_([p for _, p in trainable], 1.0)
         optimizer.step()
         with torch.no_grad():
             mlm_acc = (mlm_logits.argmax(-1) == labels[target]).float().mean().item()

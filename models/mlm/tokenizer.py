@@ -102,10 +102,26 @@ def display(piece: str) -> str:
     return unicodedata.normalize("NFC", piece)
 
 
+def raw_backend(tokenizer: Any) -> Any:
+    """The fast tokenizer's Rust ``Tokenizer`` with no truncation and no padding.
+
+    A transformers call with ``truncation=``/``padding=`` (next-sentence scoring pads its pairs)
+    leaves those settings on the shared Rust object, where every later direct ``encode_batch``
+    would pad each sentence to the longest or cut it: held-out evaluation after one NSP call
+    scored padding. Code that encodes through the backend takes it from here.
+    """
+    backend = tokenizer.backend_tokenizer
+    if backend.truncation is not None:
+        backend.no_truncation()
+    if backend.padding is not None:
+        backend.no_padding()
+    return backend
+
+
 def unk_share(tokenizer: Any, sentences: Iterable[str]) -> tuple[float, int]:
     """Share of ``[UNK]`` among the WordPiece tokens of ``sentences`` (and the token count)."""
     unk_id = tokenizer.unk_token_id
-    backend = tokenizer.backend_tokenizer
+    backend = raw_backend(tokenizer)
     total = unk = 0
     batch: list[str] = []
 

@@ -21,7 +21,7 @@ from lmgen.models.compress.distill import (
 )
 from lmgen.models.compress.gguf import answer_check, check_type, measure_gguf, requantize
 from lmgen.models.compress.report import SHIPPED_REPORT, BertBench, _bert_row, build_report, latest_report
-from lmgen.models.mlm.bert import LoadedBert, load_bert
+from lmgen.models.mlm.bert import COMPRESSED_BERT, LoadedBert, load_bert
 from tests.conftest import run_cli
 
 # masks the shipped BERT fills with a clear favourite (top-1 ≥ 1.25 × the runner-up); where two
@@ -38,7 +38,7 @@ EASY_MASKS = [
 
 @pytest.fixture(scope="module")
 def bert() -> LoadedBert:
-    return load_bert()
+    return load_bert(COMPRESSED_BERT)
 
 
 @pytest.fixture(scope="module")

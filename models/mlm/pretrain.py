@@ -67,8 +67,8 @@ class PretrainConfig:
     seed: int = 0
     save_every: int = 500
     save_dtype: Literal["float32", "float16"] = "float32"
-    # train only the top N encoder layers, the pooler and the heads (0: everything); the word
-    # embeddings stay as they are, and with them the tied MLM decoder (its bias trains)
+    # train only the top N encoder layers, the pooler, the heads and the segment embeddings (0:
+    # everything); the word embeddings stay as they are, and with them the tied MLM decoder
     train_top: int = 0
 
     def __post_init__(self) -> None:
@@ -283,7 +283,8 @@ def make_batch(
 
 
 def freeze_lower(model: Any, train_top: int) -> None:
-    """Leave only the top ``train_top`` encoder layers, the pooler and the heads trainable (0: all).
+    """Leave only the top ``train_top`` encoder layers, the pooler, the heads and the two segment
+    embeddings trainable (0: all).
 
     For a BERT that starts from a pretrained encoder (:mod:`lmgen.models.mlm.e5_base`): the lower
     layers keep what they learned from far more text than lmgen has, and a step costs a forward
@@ -297,8 +298,10 @@ def freeze_lower(model: Any, train_top: int) -> None:
         return
     if train_top > len(layers):
         raise InputError(f"the model has {len(layers)} layers; cannot train the top {train_top}")
-    for param in model.bert.embeddings.parameters():
-        param.requires_grad_(False)
+    for name, param in model.bert.embeddings.named_parameters():
+        # the two segment rows stay trainable (768 numbers at hidden 384): a pretrained encoder
+        # without segments (XLM-R, e5) starts with one row copied to both
+        param.requires_grad_(name.startswith("token_type_embeddings"))
     for layer in layers[: len(layers) - train_top]:
         for param in layer.parameters():
             param.requires_grad_(False)

@@ -82,7 +82,13 @@ def test_top_layer_run_exports_small_and_assembles_back(
 
     shipped = e5_base.export_trained(run, tmp_path / "ship")
     kept = load_file(str(shipped / "trained.safetensors"))
-    assert all(k.startswith(("bert.encoder.layer.11.", "bert.pooler.", "cls.")) for k in kept)
+    segments = "bert.embeddings.token_type_embeddings.weight"
+    assert all(
+        k.startswith(("bert.encoder.layer.11.", "bert.pooler.", "cls.")) or k == segments for k in kept
+    )
+    assert segments in kept and "bert.embeddings.word_embeddings.weight" not in kept
+    words = "bert.embeddings.word_embeddings.weight"
+    assert torch.equal(trained_run[words], first[words])  # frozen (and with it the tied decoder)
     assert (shipped / "trained.safetensors").stat().st_size < 12 * 2**20
     assert json.loads((shipped / "base.json").read_text())["trained_layers"] == [11]
 

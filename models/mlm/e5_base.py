@@ -271,8 +271,9 @@ def build_bert(out: Path, max_length: int = 128, seed: int = 0) -> Path:
 def export_trained(run: Path, out: Path) -> Path:
     """Keep, from a run started at :func:`build_bert`, only what training changed.
 
-    ``out`` gets ``trained.safetensors`` (float16: the top ``train_top`` layers, the pooler and
-    the heads; the frozen rest is e5's and is rebuilt from the package) and ``base.json``, which
+    ``out`` gets ``trained.safetensors`` (float16: what ``freeze_lower`` left trainable, i.e. the
+    top ``train_top`` layers, the pooler, the heads and the segment rows; the frozen rest is e5's
+    and is rebuilt from the package) and ``base.json``, which
     tells :func:`assemble` how to put the full model back together.
 
     Raises:
@@ -280,6 +281,8 @@ def export_trained(run: Path, out: Path) -> Path:
     """
     import torch
     from safetensors.torch import load_file, save_file
+
+    from lmgen.models.mlm.pretrain import frozen_below_top
 
     run, out = Path(run), Path(out)
     try:
@@ -294,12 +297,10 @@ def export_trained(run: Path, out: Path) -> Path:
         raise ModelFileError(
             f"{run} trained every layer; only a run with --train-top can be exported", path=str(run)
         )
-    frozen = (*(f"bert.encoder.layer.{i}." for i in range(layers - top)), "bert.embeddings.")
-    segments = "bert.embeddings.token_type_embeddings.weight"  # trained too (pretrain.freeze_lower)
     kept = {
         name: tensor.to(torch.float16).contiguous()
         for name, tensor in weights.items()
-        if (name == segments or not name.startswith(frozen)) and name != "cls.predictions.decoder.weight"
+        if not frozen_below_top(name, layers, top)
     }
     out.mkdir(parents=True, exist_ok=True)
     save_file(kept, str(out / TRAINED_FILE))

@@ -293,18 +293,24 @@ def freeze_lower(model: Any, train_top: int) -> None:
     Raises:
         InputError: more layers asked for than the model has.
     """
-    layers = model.bert.encoder.layer
-    if train_top == 0:
-        return
-    if train_top > len(layers):
-        raise InputError(f"the model has {len(layers)} layers; cannot train the top {train_top}")
-    for name, param in model.bert.embeddings.named_parameters():
-        # the two segment rows stay trainable (768 numbers at hidden 384): a pretrained encoder
-        # without segments (XLM-R, e5) starts with one row copied to both
-        param.requires_grad_(name.startswith("token_type_embeddings"))
-    for layer in layers[: len(layers) - train_top]:
-        for param in layer.parameters():
+    layers = len(model.bert.encoder.layer)
+    if train_top > layers:
+        raise InputError(f"the model has {layers} layers; cannot train the top {train_top}")
+    for name, param in model.named_parameters():
+        if frozen_below_top(name, layers, train_top):
             param.requires_grad_(False)
+
+
+def frozen_below_top(name: str, layers: int, train_top: int) -> bool:
+    """Whether :func:`freeze_lower` keeps the ``BertForPreTraining`` tensor ``name`` fixed: the
+    word, position and LayerNorm embeddings (and the MLM decoder tied to the word embeddings) and
+    every encoder layer below the top ``train_top`` (0: nothing is fixed). The two segment rows
+    train (768 numbers at hidden 384): a pretrained encoder without segments (XLM-R, e5) starts
+    with one row copied to both."""
+    if train_top == 0 or name == "bert.embeddings.token_type_embeddings.weight":
+        return False
+    lower = tuple(f"bert.encoder.layer.{i}." for i in range(layers - train_top))
+    return name.startswith(("bert.embeddings.", *lower)) or name == "cls.predictions.decoder.weight"
 
 
 def replacement_ids(tokenizer: Any) -> np.ndarray:

@@ -79,6 +79,10 @@ def train(
         float, typer.Option(help="Share of NotNext partners drawn from a document in the same language.")
     ] = 0.0,
     objective: Annotated[str, typer.Option(help="'nsp' (next sentence) or 'sop' (sentence order).")] = "nsp",
+    short_pairs: Annotated[
+        float,
+        typer.Option(help="Share of pairs cut to a random shorter length (down to a sentence or two)."),
+    ] = 0.1,
     seed: Annotated[int, typer.Option(help="Random seed (data, masking, initialization).")] = 0,
     save_every: Annotated[int, typer.Option(help="Checkpoint every N steps.")] = 500,
     save_dtype: Annotated[str, typer.Option(help="Weights on disk: float32 or float16.")] = "float32",
@@ -116,6 +120,7 @@ def train(
         whole_word=whole_word,
         hard_negatives=hard_negatives,
         objective=objective,  # type: ignore[arg-type]
+        short_seq_prob=short_pairs,
         seed=seed,
         save_every=save_every,
         save_dtype=save_dtype,  # type: ignore[arg-type]

@@ -80,6 +80,8 @@ class PretrainConfig:
             raise InputError(f"max length must be between 16 and 512, not {self.max_length}")
         if not 0.0 <= self.hard_negatives <= 1.0:
             raise InputError(f"hard-negative share must be in [0, 1], not {self.hard_negatives}")
+        if not 0.0 <= self.short_seq_prob <= 1.0:
+            raise InputError(f"short-pair share must be in [0, 1], not {self.short_seq_prob}")
         if not 0.0 < self.mask_prob < 1.0:
             raise InputError(f"mask probability must be in (0, 1), not {self.mask_prob}")
         if self.steps < 1 or self.batch_size < 1:

@@ -192,6 +192,19 @@ def test_hard_negatives_come_from_a_document_of_the_same_group(tokenizer) -> Non
         PretrainConfig(hard_negatives=1.5)
 
 
+def test_short_pairs_share_sets_how_many_pairs_are_cut_short(tokenizer) -> None:
+    ids, words = tokenize_documents(tokenizer, DOCS)
+
+    def mean_length(share: float) -> float:
+        sampler = PairSampler(ids, words, 128, short_seq_prob=share)
+        rng = np.random.default_rng(0)
+        return float(np.mean([len(a) + len(b) for a, _, b, _, _ in (sampler.pair(rng) for _ in range(300))]))
+
+    assert mean_length(1.0) < mean_length(0.0)
+    with pytest.raises(InputError, match="short-pair"):
+        PretrainConfig(short_seq_prob=-0.1)
+
+
 def test_init_continues_from_a_saved_bert(tmp_path: Path, tokenizer) -> None:
     first = pretrain(DOCS, tmp_path / "a", TINY, tokenizer=tokenizer, progress=False)
     # a different size in the config: the saved folder's architecture wins

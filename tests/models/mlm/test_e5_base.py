@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lmgen.errors import ModelFileError
+from lmgen.errors import InputError, ModelFileError
 from lmgen.models.mlm import e5_base
 from lmgen.models.mlm.pretrain import PretrainConfig, pretrain
 
@@ -64,7 +64,7 @@ def test_top_layer_run_exports_small_and_assembles_back(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import torch
-    from safetensors.torch import load_file
+    from safetensors.torch import load_file, save_file
 
     from lmgen.models.mlm.bert import _load, load_bert
 
@@ -80,12 +80,26 @@ def test_top_layer_run_exports_small_and_assembles_back(
     top = "bert.encoder.layer.11.output.dense.weight"
     assert not torch.equal(trained_run[top], first[top])
 
-    shipped = e5_base.export_trained(run, tmp_path / "ship")
-    kept = load_file(str(shipped / "trained.safetensors"))
+    shipped = e5_base.export_trained(run, tmp_path / "ship")  # int8 weight matrices by default
+    kept = e5_base.read_trained(shipped / "trained.safetensors")
+    raw = load_file(str(shipped / "trained.safetensors"))
     segments = "bert.embeddings.token_type_embeddings.weight"
     assert all(
         k.startswith(("bert.encoder.layer.11.", "bert.pooler.", "cls.")) or k == segments for k in kept
     )
+    assert raw[top].dtype == torch.int8 and raw[top + e5_base.ROW_SCALE].shape == (384, 1)
+    assert raw[segments].dtype == torch.float16  # small tables and vectors stay float16
+    halves = e5_base.export_trained(run, tmp_path / "ship16", weights="float16")
+    assert set(e5_base.read_trained(halves / "trained.safetensors")) == set(kept)
+    assert (shipped / "trained.safetensors").stat().st_size < 0.6 * (
+        halves / "trained.safetensors"
+    ).stat().st_size
+    with pytest.raises(InputError, match="unknown weights"):
+        e5_base.export_trained(run, tmp_path / "bad", weights="int4")
+    no_scale = {k: v for k, v in raw.items() if k != top + e5_base.ROW_SCALE}
+    save_file(no_scale, str(tmp_path / "no_scale.safetensors"))
+    with pytest.raises(ModelFileError, match="no row scales"):
+        e5_base.read_trained(tmp_path / "no_scale.safetensors")
     assert segments in kept and "bert.embeddings.word_embeddings.weight" not in kept
     words = "bert.embeddings.word_embeddings.weight"
     assert torch.equal(trained_run[words], first[words])  # frozen (and with it the tied decoder)
@@ -99,9 +113,13 @@ def test_top_layer_run_exports_small_and_assembles_back(
     rebuilt = dict(loaded.model.state_dict())
     for key in (top, name, "cls.predictions.transform.dense.weight", "cls.seq_relationship.weight"):
         expected = trained_run[key].float()
-        if key in kept:  # shipped as float16
-            expected = expected.half().float()
-        assert np.allclose(rebuilt[key].numpy(), expected.numpy(), atol=1e-6), key
+        if key in raw and raw[key].dtype == torch.int8:  # within half a step of its row's scale
+            step = raw[key + e5_base.ROW_SCALE].float()
+            assert ((rebuilt[key] - expected).abs() <= step / 2 + 1e-6).all(), key
+        else:
+            if key in raw:  # shipped as float16
+                expected = expected.half().float()
+            assert np.allclose(rebuilt[key].numpy(), expected.numpy(), atol=1e-6), key
     _load.cache_clear()
     assert load_bert(shipped, device="cpu").has_nsp_head
     _load.cache_clear()

@@ -149,7 +149,7 @@ def bench_training(model_dir: str, steps: int) -> dict[str, float]:
     }
 
 
-def everyday_probes(masker) -> dict:  # type: ignore[no-untyped-def]
+def everyday_probes(masker, same_script: bool = True) -> dict:  # type: ignore[no-untyped-def]
     """Top-5 hit rate on the everyday masks in mlm_probes.jsonl (none of them is in the corpus)."""
     import json
     from pathlib import Path
@@ -157,7 +157,8 @@ def everyday_probes(masker) -> dict:  # type: ignore[no-untyped-def]
     from lmgen.models.mlm.evaluate import probe_hits
 
     path = Path(__file__).with_name("mlm_probes.jsonl")
-    return probe_hits(masker, [json.loads(line) for line in path.read_text("utf-8").splitlines() if line])
+    probes = [json.loads(line) for line in path.read_text("utf-8").splitlines() if line]
+    return probe_hits(masker, probes, same_script=same_script)
 
 
 COURSE_MLM = "나는 [MASK]에 가서 밥을 먹었다."
@@ -173,7 +174,8 @@ def quality_table(models: list[tuple[str, str]], heldout_pairs: int) -> str:
     from lmgen.stores.mlm import mlm_corpus, read_documents
 
     head = (
-        "| checkpoint | course MLM top 5 | course NSP P(IsNext): next / unrelated | probes top-5 (en / ko) |"
+        "| checkpoint | course MLM top 5 (any script) | course NSP P(IsNext): next / unrelated "
+        "| probes top-5 (en / ko; any script) |"
     )
     if heldout_pairs:
         head += " held-out top-1 / top-5 / NSP |"
@@ -181,11 +183,17 @@ def quality_table(models: list[tuple[str, str]], heldout_pairs: int) -> str:
     for label, model in models:
         masker = FillMasker.load(model)
         scorer = BertScorer.load(model)
-        top = ", ".join(c["token_str"] for c in masker(COURSE_MLM, top_k=5)[0])
+        top, raw = (
+            ", ".join(c["token_str"] for c in masker(COURSE_MLM, top_k=5, same_script=same)[0])
+            for same in (True, False)
+        )
+        if raw != top:
+            top += f" ({raw})"
         nsp = " / ".join(f"{scorer.is_next(a, b)['is_next']:.3f}" for a, b in COURSE_NSP)
         probes = everyday_probes(masker)
         by = probes["by_language"]
-        hits = f"{probes['hit_rate']:.1%} ({by.get('en', 0):.1%} / {by.get('ko', 0):.1%})"
+        hits = f"{probes['hit_rate']:.1%} ({by.get('en', 0):.1%} / {by.get('ko', 0):.1%}"
+        hits += f"; {everyday_probes(masker, same_script=False)['hit_rate']:.1%})"
         row = f"| {label} | {top} | {nsp} | {hits} |"
         if heldout_pairs:
             m = evaluate_checkpoint(model, read_documents(mlm_corpus().test), pairs=heldout_pairs)

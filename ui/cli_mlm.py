@@ -228,6 +228,12 @@ def fill_mask(
         str | None, typer.Option(help="Comma-separated words: score only these at each mask.")
     ] = None,
     model: ModelOpt = None,
+    any_script: Annotated[
+        bool,
+        typer.Option(
+            help="Rank every piece, not only those in the scripts (Hangul, Latin) of the text around it."
+        ),
+    ] = False,
     compare: Annotated[
         bool,
         typer.Option(
@@ -243,7 +249,7 @@ def fill_mask(
     target_list = [t.strip() for t in targets.split(",") if t.strip()] if targets else None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = masker(text, top_k=top_k, targets=target_list)
+        result = masker(text, top_k=top_k, targets=target_list, same_script=not any_script)
     _show_warnings(caught)
     if compare:
         from lmgen.agent.models import left_context

@@ -154,12 +154,15 @@ def evaluate_model(
     return metrics
 
 
-def probe_hits(masker: Any, probes: list[dict[str, Any]], k: int = 5) -> dict[str, Any]:
+def probe_hits(
+    masker: Any, probes: list[dict[str, Any]], k: int = 5, same_script: bool = True
+) -> dict[str, Any]:
     """Share of everyday probes (``{"lang", "text", "answers"}``, one ``[MASK]`` each) whose top-``k``
-    fills contain an accepted answer, overall and per language, with each probe's candidates."""
+    fills contain an accepted answer, overall and per language, with each probe's candidates
+    (``same_script`` as in :class:`~lmgen.models.mlm.fill_mask.FillMasker`)."""
     rows = []
     for probe in probes:
-        candidates = masker(probe["text"], top_k=k)[0]
+        candidates = masker(probe["text"], top_k=k, same_script=same_script)[0]
         top = [str(c["token_str"]).replace("##", "").strip().lower() for c in candidates]
         accepted = {a.lower() for a in probe["answers"]}
         rows.append(

@@ -10,6 +10,13 @@ word-initial piece, which the model never saw after a masked word piece during t
 WordPiece checkpoints the text glued to the right of a mask is therefore tokenized as a
 continuation (``##에``), just as it would be if the word were written out; and a mask that
 starts a word never proposes a ``##`` continuation piece.
+
+Both shipped vocabularies hold Korean and English pieces, and a model that has read little of one
+language may rank a word of the other first ("table" for ``나는 [MASK]에 가서 …``). By default a
+mask is therefore filled only with pieces written in the scripts the rest of the text uses
+(Hangul, Latin, other letters; pieces without letters, such as digits or punctuation, always
+qualify). ``same_script=False`` shows the model's unfiltered ranking; scores are the model's
+probabilities either way.
 """
 
 from __future__ import annotations
@@ -29,6 +36,22 @@ _PLACEHOLDERS = ("a", "x", "가", "이")
 _METASPACE = "\u2581"
 
 
+def scripts_of(text: str) -> frozenset[str]:
+    """The scripts of the letters in ``text``: "hangul", "latin", "other" (digits, marks: none)."""
+    found = set()
+    for ch in text:
+        if not ch.isalpha():
+            continue
+        code = ord(ch)
+        if 0xAC00 <= code <= 0xD7A3 or 0x1100 <= code <= 0x11FF or 0x3130 <= code <= 0x318F:
+            found.add("hangul")
+        elif code < 0x250:
+            found.add("latin")
+        else:
+            found.add("other")
+    return frozenset(found)
+
+
 @dataclass
 class MaskedInput:
     """A tokenized text with its masks: what ``preprocess`` hands to ``_forward``."""
@@ -38,6 +61,7 @@ class MaskedInput:
     mask_positions: list[int]
     mask_spans: list[tuple[int, int]]  # character spans of the masks in ``text``
     word_start: list[bool]  # whether each mask begins a word
+    scripts: frozenset[str] = frozenset()  # letter scripts of the text around the masks
     truncated: bool = False
     notes: list[str] = field(default_factory=list)
 
@@ -74,6 +98,8 @@ class FillMasker:
         self._initial_ids = (
             [i for t, i in vocab.items() if t.startswith(_METASPACE)] if self.metaspace else []
         )
+        self._script_ids: dict[frozenset[str], list[int]] | None = None
+        self._off_script: dict[frozenset[str], list[int]] = {}
 
     @classmethod
     def load(cls, name_or_path: str | Path | None = None, device: str = "auto") -> FillMasker:
@@ -142,7 +168,9 @@ class FillMasker:
                     ids.extend(cont)
                     piece = piece[glued.end() :]
             ids.extend(self._encode_piece(piece))
-        return self._fit(text, ids, positions, spans, word_start)
+        item = self._fit(text, ids, positions, spans, word_start)
+        item.scripts = scripts_of(MASK_SPELLINGS.sub(" ", text))
+        return item
 
     def _fit(
         self,
@@ -244,6 +272,20 @@ class FillMasker:
             ids.append(piece_ids[0])
         return list(dict.fromkeys(ids))
 
+    def off_script_ids(self, scripts: frozenset[str]) -> list[int]:
+        """Ids of the pieces with a letter outside ``scripts`` (cached per set of scripts)."""
+        if scripts not in self._off_script:
+            if self._script_ids is None:
+                by_script: dict[frozenset[str], list[int]] = {}
+                for piece, token_id in self._vocab.items():
+                    key = scripts_of(piece.removeprefix("##").replace(_METASPACE, ""))
+                    by_script.setdefault(key, []).append(token_id)
+                self._script_ids = by_script
+            self._off_script[scripts] = [
+                i for key, ids in self._script_ids.items() if not key <= scripts for i in ids
+            ]
+        return self._off_script[scripts]
+
     def token_str(self, token_id: int) -> str:
         piece = str(self.tokenizer.convert_ids_to_tokens(int(token_id)))
         if piece.startswith("##"):
@@ -251,7 +293,12 @@ class FillMasker:
         return display(self.tokenizer.decode([int(token_id)]).strip())
 
     def postprocess(
-        self, item: MaskedInput, probs: Any, top_k: int = 5, targets: list[int] | None = None
+        self,
+        item: MaskedInput,
+        probs: Any,
+        top_k: int = 5,
+        targets: list[int] | None = None,
+        same_script: bool = True,
     ) -> list[list[dict[str, Any]]]:
         import torch
 
@@ -268,6 +315,8 @@ class FillMasker:
                     ranking[self._continuation_ids] = -1.0
                 elif not item.word_start[index] and self._initial_ids:
                     ranking[self._initial_ids] = -1.0
+                if same_script and item.scripts:
+                    ranking[self.off_script_ids(item.scripts)] = -1.0
                 chosen = torch.topk(ranking, min(top_k, int((ranking >= 0).sum()))).indices
             start, end = item.mask_spans[index]
             candidates = []
@@ -286,10 +335,17 @@ class FillMasker:
 
     # ------------------------------------------------------------------ call
     def __call__(
-        self, inputs: str | list[str], top_k: int = 5, targets: list[str] | None = None, batch_size: int = 32
+        self,
+        inputs: str | list[str],
+        top_k: int = 5,
+        targets: list[str] | None = None,
+        batch_size: int = 32,
+        same_script: bool = True,
     ) -> Any:
         """Candidates per mask: for one text a list (one per mask) of lists of candidates; for a list
         of texts, a list of those. Texts in a list are run through the model ``batch_size`` at a time.
+        ``same_script`` keeps to pieces in the scripts of the text around the masks (``targets``
+        are always scored as given).
 
         Raises:
             InputError: no mask, empty or too long text, ``top_k`` < 1, unknown target words.
@@ -308,5 +364,5 @@ class FillMasker:
         for begin in range(0, len(items), max(1, batch_size)):
             chunk = items[begin : begin + batch_size]
             for item, probs in zip(chunk, self._forward(chunk), strict=True):
-                out.append(self.postprocess(item, probs, top_k, target_ids))
+                out.append(self.postprocess(item, probs, top_k, target_ids, same_script))
         return out[0] if single else out

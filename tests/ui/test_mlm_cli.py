@@ -20,6 +20,19 @@ def test_fill_mask_json_contract(tiny_bert: Path) -> None:
     assert all(set(c) == {"score", "token", "token_str", "sequence"} for m in data for c in m)
 
 
+def test_fill_mask_keeps_to_the_text_script_unless_told() -> None:
+    """The e5 BERT's vocabulary mixes Korean and English: a Korean sentence gets Korean fills."""
+    from lmgen.models.mlm.fill_mask import scripts_of
+
+    args = ("fill-mask", "나는 [MASK]에 가서 밥을 먹었다.", "--model", "e5", "--top-k", "50", "--json")
+    done = run_cli(*args)
+    assert done.returncode == 0, done.stderr
+    assert all(scripts_of(c["token_str"]) <= {"hangul"} for c in json.loads(done.stdout)[0])
+    done = run_cli(*args, "--any-script")
+    assert done.returncode == 0, done.stderr
+    assert any("latin" in scripts_of(c["token_str"]) for c in json.loads(done.stdout)[0])
+
+
 def test_fill_mask_targets_and_nsp(tiny_bert: Path) -> None:
     done = run_cli("fill-mask", "the [MASK] sat", "--targets", "cat,dog", "--model", str(tiny_bert), "--json")
     assert done.returncode == 0, done.stderr

@@ -147,3 +147,32 @@ def test_fill_mask_reads_sentencepiece_masks_as_words(base: tuple) -> None:
         assert piece.startswith("▁") and piece != "▁" and candidate["token_str"] == piece[1:]
     glued = masker("식[MASK]에 갔다.", top_k=10)[0]  # inside a word: continuation pieces only
     assert not any(tokenizer.convert_ids_to_tokens(c["token"]).startswith("▁") for c in glued)
+
+
+def test_fill_mask_keeps_to_the_scripts_of_the_text(base: tuple) -> None:
+    """With both languages in one vocabulary, a mask in Korean text is filled with Korean pieces
+    (or ones without letters) and a mask in English text with Latin ones, unless asked otherwise."""
+    import threading
+
+    from lmgen.models.mlm.bert import LoadedBert
+    from lmgen.models.mlm.fill_mask import FillMasker, scripts_of
+
+    assert scripts_of("나는 KTX를 탔다.") == {"hangul", "latin"}
+    assert scripts_of("나는 밥을 3번 먹었다!") == {"hangul"}
+    assert scripts_of("Café 12") == {"latin"} and scripts_of("Добрый") == {"other"}
+    assert scripts_of("1, 2.") == frozenset()
+
+    model, tokenizer = base
+    masker = FillMasker(LoadedBert(model.eval(), tokenizer, "cpu", "e5-base", True, threading.Lock()))
+    korean = "나는 [MASK]에 가서 밥을 먹었다."
+    kept = masker(korean, top_k=100)[0]
+    assert kept and all(scripts_of(c["token_str"]) <= {"hangul"} for c in kept)
+    raw = masker(korean, top_k=100, same_script=False)[0]
+    assert any("latin" in scripts_of(c["token_str"]) for c in raw)  # the untrained heads rank both
+    english = masker("She opened the [MASK] and walked in.", top_k=100)[0]
+    assert all(scripts_of(c["token_str"]) <= {"latin"} for c in english)
+    mixed = masker("I ate 김치 and [MASK].", top_k=100, same_script=True)[0]
+    assert {s for c in mixed for s in scripts_of(c["token_str"])} <= {"hangul", "latin"}
+    # the filter changes which pieces are listed, never their probabilities
+    by_token = {c["token"]: c["score"] for c in raw}
+    assert all(abs(by_token[c["token"]] - c["score"]) < 1e-9 for c in kept if c["token"] in by_token)

@@ -99,7 +99,7 @@ class FillMasker:
             [i for t, i in vocab.items() if t.startswith(_METASPACE)] if self.metaspace else []
         )
         self._script_ids: dict[frozenset[str], list[int]] | None = None
-        self._off_script: dict[frozenset[str], list[int]] = {}
+        self._off_script: dict[frozenset[str], Any] = {}
 
     @classmethod
     def load(cls, name_or_path: str | Path | None = None, device: str = "auto") -> FillMasker:
@@ -272,8 +272,10 @@ class FillMasker:
             ids.append(piece_ids[0])
         return list(dict.fromkeys(ids))
 
-    def off_script_ids(self, scripts: frozenset[str]) -> list[int]:
-        """Ids of the pieces with a letter outside ``scripts`` (cached per set of scripts)."""
+    def off_script_ids(self, scripts: frozenset[str]) -> Any:
+        """Ids of the pieces with a letter outside ``scripts``, as a tensor (cached per set)."""
+        import torch
+
         if scripts not in self._off_script:
             if self._script_ids is None:
                 by_script: dict[frozenset[str], list[int]] = {}
@@ -281,9 +283,10 @@ class FillMasker:
                     key = scripts_of(piece.removeprefix("##").replace(_METASPACE, ""))
                     by_script.setdefault(key, []).append(token_id)
                 self._script_ids = by_script
-            self._off_script[scripts] = [
-                i for key, ids in self._script_ids.items() if not key <= scripts for i in ids
-            ]
+            self._off_script[scripts] = torch.tensor(
+                [i for key, ids in self._script_ids.items() if not key <= scripts for i in ids],
+                dtype=torch.long,
+            )
         return self._off_script[scripts]
 
     def token_str(self, token_id: int) -> str:

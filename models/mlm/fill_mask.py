@@ -61,9 +61,9 @@ class MaskedInput:
     mask_positions: list[int]
     mask_spans: list[tuple[int, int]]  # character spans of the masks in ``text``
     word_start: list[bool]  # whether each mask begins a word
-    scripts: frozenset[str] = frozenset()  # letter scripts of the text around the masks
     truncated: bool = False
     notes: list[str] = field(default_factory=list)
+    scripts: frozenset[str] = frozenset()  # letter scripts of the text around the masks
 
 
 class FillMasker:

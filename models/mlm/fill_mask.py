@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 import warnings
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,8 @@ from lmgen.models.mlm.tokenizer import display, raw_backend
 MASK_SPELLINGS = re.compile(r"\[MASK\]|<mask>", re.IGNORECASE)
 _PLACEHOLDERS = ("a", "x", "가", "이")
 _METASPACE = "\u2581"
+# per tokenizer: the ids of the pieces outside each set of scripts (a FillMasker is made per call)
+_OFF_SCRIPT: weakref.WeakKeyDictionary[Any, dict[frozenset[str], Any]] = weakref.WeakKeyDictionary()
 
 
 def scripts_of(text: str) -> frozenset[str]:
@@ -98,8 +101,10 @@ class FillMasker:
         self._initial_ids = (
             [i for t, i in vocab.items() if t.startswith(_METASPACE)] if self.metaspace else []
         )
-        self._script_ids: dict[frozenset[str], list[int]] | None = None
-        self._off_script: dict[frozenset[str], Any] = {}
+        try:
+            self._off_script = _OFF_SCRIPT.setdefault(self.tokenizer, {})
+        except TypeError:  # a tokenizer that cannot be weakly referenced: cache on this instance
+            self._off_script = {}
 
     @classmethod
     def load(cls, name_or_path: str | Path | None = None, device: str = "auto") -> FillMasker:
@@ -273,20 +278,16 @@ class FillMasker:
         return list(dict.fromkeys(ids))
 
     def off_script_ids(self, scripts: frozenset[str]) -> Any:
-        """Ids of the pieces with a letter outside ``scripts``, as a tensor (cached per set)."""
+        """Ids of the pieces with a letter outside ``scripts``, as a tensor (cached per tokenizer)."""
         import torch
 
         if scripts not in self._off_script:
-            if self._script_ids is None:
-                by_script: dict[frozenset[str], list[int]] = {}
-                for piece, token_id in self._vocab.items():
-                    key = scripts_of(piece.removeprefix("##").replace(_METASPACE, ""))
-                    by_script.setdefault(key, []).append(token_id)
-                self._script_ids = by_script
-            self._off_script[scripts] = torch.tensor(
-                [i for key, ids in self._script_ids.items() if not key <= scripts for i in ids],
-                dtype=torch.long,
-            )
+            off = [
+                token_id
+                for piece, token_id in self._vocab.items()
+                if not scripts_of(piece.removeprefix("##").replace(_METASPACE, "")) <= scripts
+            ]
+            self._off_script[scripts] = torch.tensor(off, dtype=torch.long)
         return self._off_script[scripts]
 
     def token_str(self, token_id: int) -> str:

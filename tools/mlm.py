@@ -14,7 +14,6 @@ def fill_mask(
     top_k: Annotated[int, Field(ge=1, le=100)] = 5,
     targets: list[str] | None = None,
     model: str | None = None,
-    any_script: bool = False,
 ) -> Any:
     """Fill each [MASK] in a text with a BERT masked language model (reads both sides of the mask).
 
@@ -26,11 +25,10 @@ def fill_mask(
         top_k: Candidates per mask (1-100).
         targets: Optional words to score at each mask instead of the whole vocabulary.
         model: Optional checkpoint folder or Hugging Face id; default is lmgen's shipped BERT.
-        any_script: Rank pieces of every script; by default a mask in Korean text gets Korean words.
     """
     from lmgen.models.mlm.fill_mask import FillMasker
 
-    return FillMasker.load(model)(text, top_k=top_k, targets=targets, same_script=not any_script)
+    return FillMasker.load(model)(text, top_k=top_k, targets=targets)
 
 
 @tool(parse_docstring=True)

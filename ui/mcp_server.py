@@ -61,8 +61,7 @@ DESCRIPTIONS = {
         "sides of the gap. Korean or English, e.g. '대한민국은 민주[MASK]이다.' or 'I [MASK] coffee.'. "
         "Returns, per mask, the top_k candidates with probability (score 0-1), token and the completed "
         "sequence; pass targets to score only the given words. Candidates keep to the scripts of the "
-        "text (Korean words for Korean text); any_script=true ranks every piece. The text must contain "
-        "[MASK] (or <mask>)."
+        "text (Korean words for Korean text). The text must contain [MASK] (or <mask>)."
     ),
     "next_sentence": (
         "BERT next-sentence prediction: the probability (0-1) that sentence_b directly follows "

@@ -18,7 +18,6 @@ def test_registered_with_schemas() -> None:
         "top_k",
         "targets",
         "model",
-        "any_script",
     }  # type: ignore[union-attr]
     assert set(next_sentence.args_schema.model_json_schema()["properties"]) == {
         "sentence_a",

@@ -82,7 +82,6 @@ def _check(seen: dict[str, Any]) -> None:
     top_k = tools["fill_mask"].input_schema["properties"]["top_k"]
     assert (top_k["minimum"], top_k["maximum"], top_k["default"]) == (1, 100, 5)
     assert "model" not in tools["fill_mask"].input_schema["properties"]  # no server-side paths from callers
-    assert tools["fill_mask"].input_schema["properties"]["any_script"]["default"] is False
     assert tools["score_perplexity"].output_schema is not None  # structured output
 
     results = seen["results"]

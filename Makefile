@@ -75,11 +75,11 @@ browser:
 	  && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) ; } \
 	  || echo "chromium not installed: the browser test will be skipped"
 
-test: install-test browser
+test: install-test browser datasets
 	$(BIN)/lmgen models pull expert base
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
-test-all: install-test browser
+test-all: install-test browser datasets
 	$(BIN)/lmgen models pull expert generalist base embeddings
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import torch
 
+from lmgen.errors import InputError
 from tests.conftest import run_cli
 
 
@@ -142,7 +143,10 @@ def test_fashion_judge_is_strict_too() -> None:
 
     classifier, _ = load_images_checkpoint(shipped_dir("fashion"), "classifier")
     classifier.eval()
-    test = load_dataset("fashion", "test")
+    try:
+        test = load_dataset("fashion", "test")
+    except InputError as exc:  # `make test` installs it where apt and root are at hand
+        pytest.skip(f"no Fashion-MNIST here: {exc.one_line()}")
     images, labels = torch.from_numpy(test.images[:3000]), torch.from_numpy(test.labels[:3000])
     with torch.no_grad():
         assert (classifier(images).argmax(1) == labels).float().mean() >= 0.88

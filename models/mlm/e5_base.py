@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from lmgen.errors import InputError, ModelFileError
+from lmgen.models.mlm.tokenizer import is_hangul
 
 QK = 32  # weights per Q4_0 block
 _BLOCK = 2 + QK // 2
@@ -152,7 +153,7 @@ def keep_piece(piece: str) -> bool:
     """Whether a vocabulary piece stays: ASCII, Hangul (syllables and letters), common punctuation."""
     for ch in piece.replace("▁", ""):
         code = ord(ch)
-        if code < 0x80 or 0xAC00 <= code <= 0xD7A3 or 0x1100 <= code <= 0x11FF or 0x3130 <= code <= 0x318F:
+        if code < 0x80 or is_hangul(ch):
             continue
         if 0x2000 <= code <= 0x206F or 0x3000 <= code <= 0x303F or 0xFF01 <= code <= 0xFF5E or ch in "·…":
             continue

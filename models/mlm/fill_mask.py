@@ -30,7 +30,7 @@ from typing import Any
 
 from lmgen.errors import InputError
 from lmgen.models.mlm.bert import LoadedBert, TruncationWarning, check_text, load_bert
-from lmgen.models.mlm.tokenizer import display, raw_backend
+from lmgen.models.mlm.tokenizer import display, is_hangul, raw_backend
 
 MASK_SPELLINGS = re.compile(r"\[MASK\]|<mask>", re.IGNORECASE)
 _PLACEHOLDERS = ("a", "x", "가", "이")
@@ -45,10 +45,9 @@ def scripts_of(text: str) -> frozenset[str]:
     for ch in text:
         if not ch.isalpha():
             continue
-        code = ord(ch)
-        if 0xAC00 <= code <= 0xD7A3 or 0x1100 <= code <= 0x11FF or 0x3130 <= code <= 0x318F:
+        if is_hangul(ch):
             found.add("hangul")
-        elif code < 0x250:
+        elif ord(ch) < 0x250:
             found.add("latin")
         else:
             found.add("other")

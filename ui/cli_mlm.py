@@ -78,6 +78,12 @@ def train(
     hard_negatives: Annotated[
         float, typer.Option(help="Share of NotNext partners drawn from a document in the same language.")
     ] = 0.0,
+    negatives_from: Annotated[
+        str,
+        typer.Option(
+            help="Hard NotNext partners from A's 'language' or A's 'domain' (the corpus's .domains file)."
+        ),
+    ] = "language",
     objective: Annotated[str, typer.Option(help="'nsp' (next sentence) or 'sop' (sentence order).")] = "nsp",
     short_pairs: Annotated[
         float,
@@ -103,7 +109,7 @@ def train(
     """Pre-train a BERT from scratch with masked-language modelling and next-sentence prediction."""
     from lmgen.models.mlm.pretrain import PretrainConfig, pretrain
     from lmgen.models.train_state import pick_device
-    from lmgen.stores.mlm import mlm_corpus, read_documents
+    from lmgen.stores.mlm import domains_path, mlm_corpus, read_documents, read_domains
 
     cfg = PretrainConfig(
         hidden_size=hidden,
@@ -119,6 +125,7 @@ def train(
         mask_prob=mask_prob,
         whole_word=whole_word,
         hard_negatives=hard_negatives,
+        negatives_from=negatives_from,  # type: ignore[arg-type]
         objective=objective,  # type: ignore[arg-type]
         short_seq_prob=short_pairs,
         seed=seed,
@@ -126,7 +133,11 @@ def train(
         save_dtype=save_dtype,  # type: ignore[arg-type]
         train_top=train_top,
     )
-    docs = read_documents(corpus or mlm_corpus().train)
+    corpus = corpus or mlm_corpus().train
+    docs = read_documents(corpus)
+    # a resumed run keeps its own setting, so the domains are read whenever the corpus has them
+    wanted = cfg.negatives_from == "domain" and not resume
+    domains = read_domains(corpus, len(docs)) if wanted or domains_path(corpus).is_file() else None
     dev = pick_device(device)
     sys.stderr.write(
         f"pre-training on {dev}: {sum(len(d) for d in docs):,} sentences in {len(docs):,} documents\n"
@@ -140,6 +151,7 @@ def train(
         extend_to=steps if resume else None,
         stop_after=until,
         init=init,
+        domains=domains,
     )
     last = result.history[-1] if result.history else {}
     data = {

@@ -62,6 +62,9 @@ class PretrainConfig:
     # share of NotNext pairs whose B comes from a document in A's language (Korean or not) rather
     # than any other document: harder negatives than a switch of language
     hard_negatives: float = 0.0
+    # what "the same" means for those hard partners: A's language, or A's domain (the corpus's
+    # ``.domains`` file: a dialogue is told from another dialogue, a play from another play)
+    negatives_from: Literal["language", "domain"] = "language"
     objective: Literal["nsp", "sop"] = "nsp"
     short_seq_prob: float = 0.1
     seed: int = 0
@@ -78,6 +81,8 @@ class PretrainConfig:
             raise InputError(f"hidden size {self.hidden_size} is not divisible by {self.num_heads} heads")
         if not 16 <= self.max_length <= 512:
             raise InputError(f"max length must be between 16 and 512, not {self.max_length}")
+        if self.negatives_from not in ("language", "domain"):
+            raise InputError(f"hard negatives come from 'language' or 'domain', not {self.negatives_from!r}")
         if not 0.0 <= self.hard_negatives <= 1.0:
             raise InputError(f"hard-negative share must be in [0, 1], not {self.hard_negatives}")
         if not 0.0 <= self.short_seq_prob <= 1.0:
@@ -215,6 +220,24 @@ class PairSampler:
             else:
                 b_ids, b_words = b_ids[:-1], b_words[:-1]
         return a_ids, a_words, b_ids, b_words, label
+
+
+def negative_groups(docs: list[list[str]], by: str, domains: list[str] | None = None) -> list[int]:
+    """Group number of each document for hard negatives: its language, or its domain.
+
+    Raises:
+        InputError: ``by="domain"`` without one domain per document.
+    """
+    if by == "language":
+        return [int(korean_document(d)) for d in docs]
+    if domains is None or len(domains) != len(docs):
+        raise InputError(
+            f"hard negatives by domain need one domain per document ({len(docs)} documents, "
+            f"{'no' if domains is None else len(domains)} domains): give the corpus a .domains file "
+            "or use --negatives-from language"
+        )
+    names = {name: i for i, name in enumerate(sorted(set(domains)))}
+    return [names[d] for d in domains]
 
 
 def korean_document(doc: list[str]) -> bool:
@@ -402,6 +425,7 @@ def pretrain(
     on_step: Callable[[StepStats], None] | None = None,
     extend_to: int | None = None,
     init: Path | None = None,
+    domains: list[str] | None = None,
 ) -> TrainResult:
     """Pre-train a BERT with MLM + NSP (or SOP) on ``train_docs``; checkpoints go to ``out``.
 
@@ -410,6 +434,7 @@ def pretrain(
     saving), as if it had been interrupted — the test of resuming uses it. ``extend_to`` (with
     ``resume``) re-plans the run to end at that many steps: the linear decay is redrawn to reach 0
     there, so the learning rate rises again (a later end) or drops (an earlier one, an anneal).
+    ``domains`` names each document's domain (needed with ``cfg.negatives_from == "domain"``).
     ``init`` starts a new run from a saved BERT folder's weights and tokenizer (fresh optimizer and
     schedule): its architecture replaces ``cfg``'s, e.g. to go on training the shipped checkpoint
     on a changed corpus.
@@ -502,7 +527,7 @@ def pretrain(
         cfg.max_length,
         cfg.objective,
         cfg.short_seq_prob,
-        groups=[int(korean_document(d)) for d in train_docs],
+        groups=negative_groups(train_docs, cfg.negatives_from, domains),
         hard_negatives=cfg.hard_negatives,
     )
     random_ids = replacement_ids(tokenizer)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from lmgen.errors import InputError
-from lmgen.stores.mlm import Document, deduplicate, read_documents, write_documents
+from lmgen.stores.mlm import Document, deduplicate, read_documents, read_domains, write_documents
 
 
 def test_dedup_keeps_first_occurrence_and_cleans_the_held_out_split() -> None:
@@ -23,10 +23,17 @@ def test_dedup_keeps_first_occurrence_and_cleans_the_held_out_split() -> None:
 
 
 def test_round_trip_and_bad_files(tmp_path: Path) -> None:
-    docs = [Document("a", "en", ["One.", "Two."]), Document("b", "ko", ["셋."])]
+    docs = [Document("a", "en", ["One.", "Two."], "numbers"), Document("b", "ko", ["셋."], "numbers-ko")]
     path = tmp_path / "docs.txt"
     write_documents(path, docs)
     assert read_documents(path) == [["One.", "Two."], ["셋."]]
+    assert read_domains(path, 2) == ["numbers", "numbers-ko"]
+    with pytest.raises(InputError, match="2 domains for 3 documents"):
+        read_domains(path, 3)
+    write_documents(tmp_path / "plain.txt", [Document("a", "en", ["One."])])
+    assert not (tmp_path / "plain.domains").exists(), "no domains file without a domain for each"
+    with pytest.raises(InputError, match=r"no plain\.domains"):
+        read_domains(tmp_path / "plain.txt", 1)
     with pytest.raises(InputError, match="not found"):
         read_documents(tmp_path / "missing.txt")
     (tmp_path / "bin").write_bytes(b"\x00\x01\x02")
@@ -46,6 +53,9 @@ def test_prepared_corpus_is_document_structured() -> None:
 
     corpus = mlm_corpus()
     train, test = read_documents(corpus.train), read_documents(corpus.test)
+    domains = read_domains(corpus.train, len(train))
+    assert {"shakespeare", "wordnet", "dialogue-en", "dialogue-ko", "help-ko", "law-ko"} == set(domains)
+    assert domains[next(i for i, d in enumerate(train) if "좋은 아침입니다." in d)] == "dialogue-ko"
     assert len(train) > 100 and len(test) > 10
     hangul = sum(any("\uac00" <= ch <= "\ud7a3" for ch in d[0]) for d in train)
     assert 0 < hangul < len(train), "both Korean and English documents"
@@ -62,8 +72,8 @@ def test_prepared_corpus_is_document_structured() -> None:
     )
 
 
-# The course's own examples and lmgen's everyday probes are for testing the model: none may be in
-# the text it is trained on (the masked word replaced by any word).
+# The course's own examples and lmgen's everyday probes (masks and sentence pairs) test the model:
+# none may be in the text it is trained on (the masked word replaced by any word).
 COURSE_MLM = "나는 [MASK]에 가서 밥을 먹었다."
 COURSE_NSP = ("나는 배가 고팠다.", "그래서 식당에 갔다.", "하늘은 파랗다.")
 
@@ -83,5 +93,13 @@ def test_course_examples_and_probes_are_not_in_the_training_text() -> None:
     for example in masked:
         pattern = re.escape(" ".join(example.split())).replace(re.escape("[MASK]"), r"\S+")
         assert not re.search(pattern, text), example
-    for sentence in COURSE_NSP:
+    pairs = Path(__file__).parents[2] / "benchmarks" / "nsp_probes.jsonl"
+    sentences = list(COURSE_NSP) + [
+        json.loads(line)[key]
+        for line in pairs.read_text("utf-8").splitlines()
+        if line
+        for key in ("a", "next", "unrelated")
+    ]
+    assert len(sentences) == 3 + 40 * 3
+    for sentence in sentences:
         assert sentence not in text, sentence

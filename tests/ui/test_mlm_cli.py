@@ -111,6 +111,16 @@ def test_train_resume_and_eval(tmp_path: Path) -> None:
     assert json.loads((out / "metrics.json").read_text()) == metrics
     bad = run_cli("mlm", "train", "--out", str(tmp_path / "x"), "--corpus", str(tmp_path / "none.txt"))
     assert bad.returncode == 2 and "not found" in bad.stderr
+    # hard negatives from the same domain need the corpus's .domains file (one line per document)
+    by_domain = ["train", "--corpus", str(corpus), "--hard-negatives", "1", "--negatives-from", "domain"]
+    tiny = ["--steps", "1", "--batch-size", "4", "--vocab-size", "300", *common, "--json"]
+    missing = run_cli("mlm", *by_domain, "--out", str(tmp_path / "d"), *tiny)
+    assert missing.returncode == 2 and "docs.domains" in missing.stderr, missing.stderr
+    (tmp_path / "docs.domains").write_text("".join(f"domain-{i % 2}\n" for i in range(len(DOCS))))
+    ran = run_cli("mlm", *by_domain, "--out", str(tmp_path / "d"), *tiny)
+    assert ran.returncode == 0, ran.stderr
+    state = json.loads((tmp_path / "d" / "training_state.json").read_text())
+    assert state["config"]["negatives_from"] == "domain"
 
 
 @pytest.mark.llm

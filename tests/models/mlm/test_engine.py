@@ -14,7 +14,14 @@ from lmgen.errors import InputError, ModelFileError
 from lmgen.models.mlm.bert import TruncationWarning, load_bert
 from lmgen.models.mlm.fill_mask import FillMasker
 from lmgen.models.mlm.masking import IGNORE_INDEX, choose_targets, mask_tokens
-from lmgen.models.mlm.pretrain import PairSampler, PretrainConfig, make_batch, pretrain, tokenize_documents
+from lmgen.models.mlm.pretrain import (
+    PairSampler,
+    PretrainConfig,
+    make_batch,
+    negative_groups,
+    pretrain,
+    tokenize_documents,
+)
 from lmgen.models.mlm.scoring import BertScorer
 from lmgen.models.mlm.tokenizer import to_transformers, train_wordpiece, unk_share
 from tests.mlm_data import DOCS, TINY
@@ -190,6 +197,19 @@ def test_hard_negatives_come_from_a_document_of_the_same_group(tokenizer) -> Non
     assert same_group_share(0.0) < 0.75, "any other document: often the other group"
     with pytest.raises(InputError, match="hard-negative"):
         PretrainConfig(hard_negatives=1.5)
+
+
+def test_hard_negative_groups_by_language_or_by_domain() -> None:
+    docs = [["Hello there."], ["안녕하세요."], ["Good morning."], ["법률 제1조."]]
+    assert negative_groups(docs, "language") == [0, 1, 0, 1]
+    by_domain = negative_groups(docs, "domain", ["dialogue-en", "dialogue-ko", "dialogue-en", "law-ko"])
+    assert by_domain[0] == by_domain[2] and len({by_domain[0], by_domain[1], by_domain[3]}) == 3
+    with pytest.raises(InputError, match=r"\.domains file"):
+        negative_groups(docs, "domain")
+    with pytest.raises(InputError, match="3 domains"):
+        negative_groups(docs, "domain", ["a", "b", "c"])
+    with pytest.raises(InputError, match="'language' or 'domain'"):
+        PretrainConfig(negatives_from="topic")  # type: ignore[arg-type]
 
 
 def test_short_pairs_share_sets_how_many_pairs_are_cut_short(tokenizer) -> None:

@@ -10,8 +10,10 @@
 * first, quality before → after, one row per checkpoint (the default BERT pre-trained from
   scratch, then ``--model e5``, built on multilingual-e5-small): the course's MLM and NSP
   examples, the share of the 44 Korean and English probes in ``mlm_probes.jsonl`` whose expected
-  word is in the top 5, and with ``--heldout N`` held-out MLM top-1/top-5 and NSP accuracy on N
-  pairs.
+  word is in the top 5, the 40 short everyday pairs of ``nsp_probes.jsonl`` (each first sentence
+  with its next one and an unrelated one: the share of the 80 pairs labelled right, and of the 40
+  whose next sentence scores higher), and with ``--heldout N`` held-out MLM top-1/top-5 and NSP
+  accuracy on N pairs.
 
     python benchmarks/mlm.py [--texts 64] [--pll-sentences 16] [--train-steps 8] [--model DIR]
     python benchmarks/mlm.py --probes-only [--heldout 2000]
@@ -161,13 +163,26 @@ def everyday_probes(masker, same_script: bool = True) -> dict:  # type: ignore[n
     return probe_hits(masker, probes, same_script=same_script)
 
 
+def everyday_pairs(scorer) -> dict:  # type: ignore[no-untyped-def]
+    """The next-sentence head on the short everyday pairs in nsp_probes.jsonl (none in the corpus)."""
+    import json
+    from pathlib import Path
+
+    from lmgen.models.mlm.evaluate import nsp_probe_scores
+
+    path = Path(__file__).with_name("nsp_probes.jsonl")
+    probes = [json.loads(line) for line in path.read_text("utf-8").splitlines() if line]
+    return nsp_probe_scores(scorer, probes)
+
+
 COURSE_MLM = "나는 [MASK]에 가서 밥을 먹었다."
 COURSE_NSP = (("나는 배가 고팠다.", "그래서 식당에 갔다."), ("나는 배가 고팠다.", "하늘은 파랗다."))
 
 
 def quality_table(models: list[tuple[str, str]], heldout_pairs: int) -> str:
     """Before → after, one row per checkpoint: the course's MLM and NSP examples, the everyday
-    probes' top-5 hit rate and (with ``heldout_pairs``) held-out MLM top-1/top-5 and NSP accuracy."""
+    probes' top-5 hit rate, the everyday NSP pairs labelled right / ranked right and (with
+    ``heldout_pairs``) held-out MLM top-1/top-5 and NSP accuracy."""
     from lmgen.models.mlm.evaluate import evaluate_checkpoint
     from lmgen.models.mlm.fill_mask import FillMasker
     from lmgen.models.mlm.scoring import BertScorer
@@ -175,7 +190,7 @@ def quality_table(models: list[tuple[str, str]], heldout_pairs: int) -> str:
 
     head = (
         "| checkpoint | course MLM top 5 (any script) | course NSP P(IsNext): next / unrelated "
-        "| probes top-5 (en / ko; any script) |"
+        "| probes top-5 (en / ko; any script) | NSP pairs right / ranked (en / ko) |"
     )
     if heldout_pairs:
         head += " held-out top-1 / top-5 / NSP |"
@@ -194,7 +209,11 @@ def quality_table(models: list[tuple[str, str]], heldout_pairs: int) -> str:
         by = probes["by_language"]
         hits = f"{probes['hit_rate']:.1%} ({by.get('en', 0):.1%} / {by.get('ko', 0):.1%}"
         hits += f"; {everyday_probes(masker, same_script=False)['hit_rate']:.1%})"
-        row = f"| {label} | {top} | {nsp} | {hits} |"
+        pairs = everyday_pairs(scorer)
+        right = " / ".join(f"{v['accuracy']:.0%}" for v in pairs["by_language"].values())
+        ranked = " / ".join(f"{v['ranked']:.0%}" for v in pairs["by_language"].values())
+        row = f"| {label} | {top} | {nsp} | {hits} | {pairs['accuracy']:.1%} ({right}) / "
+        row += f"{pairs['ranked']:.0%} ({ranked}) |"
         if heldout_pairs:
             m = evaluate_checkpoint(model, read_documents(mlm_corpus().test), pairs=heldout_pairs)
             row += f" {m['mlm_top1']:.1%} / {m['mlm_top5']:.1%} / {m.get('nsp_accuracy', 0):.1%} |"

@@ -181,3 +181,33 @@ def probe_hits(
         "by_language": by_language,
         "rows": rows,
     }
+
+
+def nsp_probe_scores(scorer: Any, probes: list[dict[str, Any]]) -> dict[str, Any]:
+    """How a next-sentence head judges short everyday pairs (``{"lang", "a", "next", "unrelated"}``):
+    ``accuracy`` over both pairs of every probe (the next one IsNext, the unrelated one NotNext, at
+    0.5), ``ranked`` the share of probes whose next sentence gets the higher P(IsNext), and the mean
+    ``margin`` between the two, overall and per language, with each probe's two probabilities."""
+    pairs = [(p["a"], b) for p in probes for b in (p["next"], p["unrelated"])]
+    scores = [r["is_next"] for r in scorer.is_next_batch(pairs)]
+    rows = [
+        {"lang": p["lang"], "a": p["a"], "next": scores[2 * i], "unrelated": scores[2 * i + 1]}
+        for i, p in enumerate(probes)
+    ]
+
+    def summary(part: list[dict[str, Any]]) -> dict[str, float]:
+        n = max(1, len(part))
+        right = sum((r["next"] > 0.5) + (r["unrelated"] < 0.5) for r in part)
+        return {
+            "accuracy": round(right / (2 * n), 4),
+            "ranked": round(sum(r["next"] > r["unrelated"] for r in part) / n, 4),
+            "margin": round(sum(r["next"] - r["unrelated"] for r in part) / n, 4),
+        }
+
+    langs = sorted({r["lang"] for r in rows})
+    return {
+        "probes": len(rows),
+        **summary(rows),
+        "by_language": {lang: summary([r for r in rows if r["lang"] == lang]) for lang in langs},
+        "rows": rows,
+    }

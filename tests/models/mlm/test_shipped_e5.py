@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 
 from lmgen.models.mlm.bert import E5_CHECKPOINT, SHIPPED_CHECKPOINT
-from lmgen.models.mlm.evaluate import probe_hits
+from lmgen.models.mlm.evaluate import nsp_probe_scores, probe_hits
 from lmgen.models.mlm.fill_mask import FillMasker
 from lmgen.models.mlm.scoring import BertScorer
 
 PROBES = Path(__file__).resolve().parents[3] / "benchmarks" / "mlm_probes.jsonl"
+PAIRS = PROBES.with_name("nsp_probes.jsonl")
 
 
 @pytest.fixture(scope="module")
@@ -72,3 +73,14 @@ def test_next_sentence_head_separates_a_language_switch() -> None:
     follows = scorer.is_next("서식 메뉴를 엽니다.", "셀 서식을 선택합니다.")["is_next"]
     unrelated = scorer.is_next("서식 메뉴를 엽니다.", "Good morrow, my lord.")["is_next"]
     assert follows > unrelated
+
+
+def test_next_sentence_head_ranks_everyday_continuations_first() -> None:
+    """40 short everyday pairs, each first sentence with its continuation and an unrelated one in
+    the same language: the continuation scores higher for most (the scratch BERT: chance)."""
+    probes = [json.loads(line) for line in PAIRS.read_text("utf-8").splitlines() if line.strip()]
+    scores = nsp_probe_scores(BertScorer.load("e5"), probes)
+    assert scores["probes"] == 40 and set(scores["by_language"]) == {"en", "ko"}
+    assert scores["ranked"] >= 0.75  # run 5: 85% (en 95%, ko 75%)
+    assert scores["margin"] > 0.1
+    assert nsp_probe_scores(BertScorer.load(), probes)["ranked"] < scores["ranked"]

@@ -19,8 +19,8 @@ ModelOpt = Annotated[
     str | None,
     typer.Option(
         "--model",
-        help="Checkpoint folder or Hugging Face id (default: the shipped lmgen BERT, pre-trained from "
-        "scratch; 'e5': the shipped one built on multilingual-e5-small).",
+        help="Checkpoint folder or Hugging Face id (default 'e5': the shipped BERT built on "
+        "multilingual-e5-small; 'scratch': the shipped one pre-trained from scratch).",
     ),
 ]
 
@@ -89,6 +89,10 @@ def train(
         float,
         typer.Option(help="Share of pairs cut to a random shorter length (down to a sentence or two)."),
     ] = 0.1,
+    sentence_pairs: Annotated[
+        float,
+        typer.Option(help="Share of pairs that are one sentence and the next (or an unrelated one)."),
+    ] = 0.0,
     seed: Annotated[int, typer.Option(help="Random seed (data, masking, initialization).")] = 0,
     save_every: Annotated[int, typer.Option(help="Checkpoint every N steps.")] = 500,
     save_dtype: Annotated[str, typer.Option(help="Weights on disk: float32 or float16.")] = "float32",
@@ -128,6 +132,7 @@ def train(
         negatives_from=negatives_from,  # type: ignore[arg-type]
         objective=objective,  # type: ignore[arg-type]
         short_seq_prob=short_pairs,
+        sentence_pairs=sentence_pairs,
         seed=seed,
         save_every=save_every,
         save_dtype=save_dtype,  # type: ignore[arg-type]

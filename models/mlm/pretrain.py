@@ -67,6 +67,9 @@ class PretrainConfig:
     negatives_from: Literal["language", "domain"] = "language"
     objective: Literal["nsp", "sop"] = "nsp"
     short_seq_prob: float = 0.1
+    # share of pairs that are one sentence and the next (or one unrelated sentence), the shape of
+    # the course's NSP examples; drawn apart from (and before) the short pairs above
+    sentence_pairs: float = 0.0
     seed: int = 0
     save_every: int = 500
     save_dtype: Literal["float32", "float16"] = "float32"
@@ -87,6 +90,8 @@ class PretrainConfig:
             raise InputError(f"hard-negative share must be in [0, 1], not {self.hard_negatives}")
         if not 0.0 <= self.short_seq_prob <= 1.0:
             raise InputError(f"short-pair share must be in [0, 1], not {self.short_seq_prob}")
+        if not 0.0 <= self.sentence_pairs <= 1.0:
+            raise InputError(f"sentence-pair share must be in [0, 1], not {self.sentence_pairs}")
         if not 0.0 < self.mask_prob < 1.0:
             raise InputError(f"mask probability must be in (0, 1), not {self.mask_prob}")
         if self.steps < 1 or self.batch_size < 1:
@@ -131,6 +136,10 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
+# (a_ids, a_words, b_ids, b_words, label): the two segments' token and word ids and the label
+Pair = tuple[list[int], list[int], list[int], list[int], int]
+
+
 class PairSampler:
     """Builds (A, B, is_next) training pairs from tokenized documents, reproducibly per step."""
 
@@ -143,6 +152,7 @@ class PairSampler:
         short_seq_prob: float = 0.1,
         groups: list[int] | None = None,
         hard_negatives: float = 0.0,
+        sentence_pairs: float = 0.0,
     ) -> None:
         self.docs = [d for d in docs if d]
         self.words = [w for d, w in zip(docs, words, strict=True) if d]
@@ -156,6 +166,7 @@ class PairSampler:
         self.max_tokens = max_length - 3  # [CLS] A [SEP] B [SEP]
         self.objective = objective
         self.short_seq_prob = short_seq_prob
+        self.sentence_pairs = sentence_pairs
         # documents are drawn in proportion to their length; only those with 2+ sentences can give IsNext
         sizes = np.array([len(d) for d in self.docs], dtype=np.float64)
         self.multi = np.flatnonzero(sizes >= 2)
@@ -186,8 +197,19 @@ class PairSampler:
             end += 1
         return ids[:budget], wids[:budget], end
 
-    def pair(self, rng: np.random.Generator) -> tuple[list[int], list[int], list[int], list[int], int]:
+    def _partner(self, doc: int, rng: np.random.Generator) -> int:
+        """A NotNext partner document: from A's group (a hard negative) or from any other one."""
+        same, same_p = self.group_docs[int(self.groups[doc])]
+        hard = len(same) > 1 and rng.random() < self.hard_negatives
+        other = doc
+        while other == doc:
+            other = int(rng.choice(same, p=same_p)) if hard else int(rng.choice(len(self.docs), p=self.all_p))
+        return other
+
+    def pair(self, rng: np.random.Generator) -> Pair:
         """``(a_ids, a_words, b_ids, b_words, label)``; label 0 = IsNext / in order, 1 = NotNext / swapped."""
+        if self.sentence_pairs and rng.random() < self.sentence_pairs:
+            return self._sentence_pair(rng)
         target = self.max_tokens
         if rng.random() < self.short_seq_prob:
             target = int(rng.integers(8, self.max_tokens + 1))
@@ -198,13 +220,7 @@ class PairSampler:
         a_ids, a_words, a_end = self._run(doc, start, a_budget, stop=n - 1)
         label = 0
         if self.objective == "nsp" and rng.random() < 0.5:
-            same, same_p = self.group_docs[int(self.groups[doc])]
-            hard = len(same) > 1 and rng.random() < self.hard_negatives
-            other = doc
-            while other == doc:
-                other = (
-                    int(rng.choice(same, p=same_p)) if hard else int(rng.choice(len(self.docs), p=self.all_p))
-                )
+            other = self._partner(doc, rng)
             b_start = int(rng.integers(0, len(self.docs[other])))
             b_ids, b_words, _ = self._run(other, b_start, target - len(a_ids))
             label = 1
@@ -219,6 +235,26 @@ class PairSampler:
                 a_ids, a_words = a_ids[:-1], a_words[:-1]
             else:
                 b_ids, b_words = b_ids[:-1], b_words[:-1]
+        return a_ids, a_words, b_ids, b_words, label
+
+    def _sentence_pair(self, rng: np.random.Generator) -> Pair:
+        """One sentence and the next one (or one sentence of another document): the pairs people
+        type into ``lmgen nsp``, as in the course's "나는 배가 고팠다." / "그래서 식당에 갔다."."""
+        doc = int(rng.choice(self.multi, p=self.multi_p))
+        start = int(rng.integers(0, len(self.docs[doc]) - 1))
+        half = self.max_tokens // 2
+        a_ids, a_words, _ = self._run(doc, start, half, stop=start + 1)
+        label = 0
+        if self.objective == "nsp" and rng.random() < 0.5:
+            other = self._partner(doc, rng)
+            b_start = int(rng.integers(0, len(self.docs[other])))
+            b_ids, b_words, _ = self._run(other, b_start, self.max_tokens - half, stop=b_start + 1)
+            label = 1
+        else:
+            b_ids, b_words, _ = self._run(doc, start + 1, self.max_tokens - half, stop=start + 2)
+            if self.objective == "sop" and rng.random() < 0.5:
+                a_ids, a_words, b_ids, b_words = b_ids, b_words, a_ids, a_words
+                label = 1
         return a_ids, a_words, b_ids, b_words, label
 
 
@@ -529,6 +565,7 @@ def pretrain(
         cfg.short_seq_prob,
         groups=negative_groups(train_docs, cfg.negatives_from, domains),
         hard_negatives=cfg.hard_negatives,
+        sentence_pairs=cfg.sentence_pairs,
     )
     random_ids = replacement_ids(tokenizer)
     bar = tqdm(

@@ -225,6 +225,28 @@ def test_short_pairs_share_sets_how_many_pairs_are_cut_short(tokenizer) -> None:
         PretrainConfig(short_seq_prob=-0.1)
 
 
+def test_sentence_pairs_are_one_sentence_and_the_next_or_an_unrelated_one(tokenizer) -> None:
+    ids, words = tokenize_documents(tokenizer, DOCS)
+    where: dict[tuple[int, ...], set[tuple[int, int]]] = {}
+    for d, doc in enumerate(ids):
+        for i, sentence in enumerate(doc):
+            where.setdefault(tuple(sentence), set()).add((d, i))
+    sampler = PairSampler(ids, words, 128, sentence_pairs=1.0)
+    rng = np.random.default_rng(0)
+    labels = []
+    for _ in range(200):
+        a, _, b, _, label = sampler.pair(rng)
+        at_a, at_b = where[tuple(a)], where[tuple(b)]  # whole sentences, one each
+        if label == 0:
+            assert any((d, i + 1) in at_b for d, i in at_a), "IsNext: the sentence right after"
+        else:
+            assert any(d != e for d, _ in at_a for e, _ in at_b), "NotNext: from another document"
+        labels.append(label)
+    assert 0.35 < np.mean(labels) < 0.65
+    with pytest.raises(InputError, match="sentence-pair"):
+        PretrainConfig(sentence_pairs=2.0)
+
+
 def test_init_continues_from_a_saved_bert(tmp_path: Path, tokenizer) -> None:
     first = pretrain(DOCS, tmp_path / "a", TINY, tokenizer=tokenizer, progress=False)
     # a different size in the config: the saved folder's architecture wins

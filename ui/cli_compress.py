@@ -69,7 +69,7 @@ def prune_cmd(
     out: Annotated[Path | None, typer.Option(help="Save the pruned BERT here (unstructured or ffn).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Magnitude-prune the shipped BERT or GAN generator and score it against the original."""
+    """Magnitude-prune the scratch BERT or the GAN generator and score it against the original."""
     from lmgen.models.compress import prune
     from lmgen.models.compress.report import compare_pruned
 
@@ -104,7 +104,7 @@ def distill_cmd(
         list[str] | None, typer.Option("--run", help="student and/or scratch (default both).")
     ] = None,
     teacher: Annotated[
-        str | None, typer.Option(help="Teacher checkpoint (default: the shipped BERT).")
+        str | None, typer.Option(help="Teacher checkpoint (default: the scratch BERT, `--model scratch`).")
     ] = None,
     device: Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")] = "auto",
     resume: Annotated[bool, typer.Option(help="Continue the saved runs for --steps more steps.")] = False,

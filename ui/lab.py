@@ -138,7 +138,7 @@ def gpt_rows(text: str, top_k: int = 8) -> dict[str, Any]:
 
 
 def bias_rows(lang: str = "en") -> list[dict[str, Any]]:
-    """The bias probe: ln P(he)/P(she) (그/그녀) per occupation, from the shipped BERT."""
+    """The bias probe: ln P(he)/P(she) (그/그녀) per occupation, from the default BERT."""
     from lmgen.models.mlm.bias import BiasProbe
     from lmgen.models.mlm.fill_mask import FillMasker
 

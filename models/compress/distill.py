@@ -35,7 +35,7 @@ from lmgen.models.mlm.pretrain import PairSampler, make_batch, replacement_ids, 
 
 @dataclass
 class StudentConfig:
-    """The student's shape; the defaults give about half of the shipped BERT's parameters."""
+    """The student's shape; the defaults give about half of the scratch BERT's parameters."""
 
     hidden_size: int = 128
     num_layers: int = 3

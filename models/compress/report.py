@@ -731,7 +731,7 @@ def compare_pruned(
     pairs: int = 400,
     out: str | Path | None = None,
 ) -> dict[str, Any]:
-    """One pruned variant of the shipped BERT (held-out MLM) or GAN generator (FID), next to the original."""
+    """One pruned variant of the scratch BERT (held-out MLM) or GAN generator (FID), next to the original."""
     from lmgen.models.compress import prune
 
     share = prune.check_sparsity(sparsity)

@@ -24,7 +24,7 @@ from lmgen.models.compress.report import SHIPPED_REPORT, BertBench, _bert_row, b
 from lmgen.models.mlm.bert import COMPRESSED_BERT, LoadedBert, load_bert
 from tests.conftest import run_cli
 
-# masks the shipped BERT fills with a clear favourite (top-1 ≥ 1.25 × the runner-up); where two
+# masks the scratch BERT fills with a clear favourite (top-1 ≥ 1.25 × the runner-up); where two
 # candidates are within a fraction of a percent ("How now, my [MASK]?": lord 0.059, what 0.057),
 # int8 rounding may swap them, which the held-out agreement figure counts
 EASY_MASKS = [

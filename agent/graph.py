@@ -263,6 +263,12 @@ def plan_step(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         SystemMessage(prompts.STEPS_SO_FAR.format(steps=_steps_text(calls))),
     ]
 
+    def repeats(name: str, args: dict[str, Any]) -> bool:
+        """The call was made already (compared as run: after the same checks, defaults dropped)."""
+        checked = check_call(name, dict(args), request)
+        done = checked.args if not checked.problem else args
+        return any(c["name"] == name and c["args"] == done for c in calls)
+
     def decide(model: BaseChatModel) -> dict[str, Any]:
         choice = force_tool_call(model, _choice_spec(list(tools)), base)
         name = str(choice.get("tool", ANSWER))
@@ -270,7 +276,11 @@ def plan_step(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             return {"name": ANSWER}
         fill = prompts.FILL_NEXT.format(name=name, arguments=arguments_text(tools[name]))
         ask = [*base, SystemMessage(fill)]
-        return {"name": name, "args": force_tool_call(model, openai_tool(tools[name]), ask)}
+        args = force_tool_call(model, openai_tool(tools[name]), ask)
+        if repeats(name, args):  # a small model often copies its last call: say so once, ask again
+            again = prompts.ALREADY_DONE.format(name=name, args=json.dumps(args, ensure_ascii=False))
+            args = force_tool_call(model, openai_tool(tools[name]), [*ask, SystemMessage(again)])
+        return {"name": name, "args": args}
 
     try:
         step, label, notice = _with_fallback(ctx, state.get("route", "generalist"), decide)
@@ -280,7 +290,7 @@ def plan_step(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     out: dict[str, Any] = {"model": label} | _merge_notice(state, notice)
     if step["name"] == ANSWER:
         return out | {"pending": None}
-    if any(c["name"] == step["name"] and c["args"] == step["args"] for c in calls):
+    if repeats(step["name"], step["args"]):
         return out | {"pending": None}  # the same call again adds nothing: time to answer
     return out | {"pending": step}
 

@@ -331,11 +331,11 @@ def neural_perplexity(text: str) -> dict[str, Any]:
     }
 
 
-def left_context(text: str, mask_token: str, top_k: int) -> dict[str, Any]:
+def left_context(text: str, top_k: int) -> dict[str, Any]:
     """What the left-to-right base model predicts at the first mask from the words before it alone."""
     from lmgen.models.mlm.compare import left_context_candidates
 
-    return left_context_candidates(base_runtime(), text, mask_token, top_k)
+    return left_context_candidates(base_runtime(), text, top_k)
 
 
 def remote_errors() -> tuple[type[BaseException], ...]:

@@ -63,6 +63,10 @@ FILL_NEXT = (
     "from the request, without quote marks; leave out an optional argument the request does not ask "
     "for.\nArguments:\n{arguments}"
 )
+ALREADY_DONE = (
+    "`{name}` was already called with {args}: its result is in the tool calls so far. Fill in the "
+    "arguments for a measurement the request needs that has not been made yet."
+)
 ANSWER_FROM_STEPS = (
     "Request: {request}\n\nResults of the tools lmgen ran for it:\n{steps}\n\n"
     "Answer the request using these results: quote the key numbers, compare them if asked, and explain "

@@ -271,7 +271,7 @@ def fill_mask(
     if compare:
         from lmgen.agent.models import left_context
 
-        data: Any = {"bert": result, "gpt": left_context(text, masker.mask_token, top_k)}
+        data: Any = {"bert": result, "gpt": left_context(text, top_k)}
         emit(data, as_json, _compare_text(data))
         return
     lines = []

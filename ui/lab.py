@@ -127,9 +127,8 @@ def mask_rows(text: str, top_k: int = 8) -> list[dict[str, Any]]:
 def gpt_rows(text: str, top_k: int = 8) -> dict[str, Any]:
     """What the left-to-right base model predicts at the first mask, seeing only the words before it."""
     from lmgen.agent.models import left_context
-    from lmgen.models.mlm.fill_mask import FillMasker
 
-    out = left_context(_text(text), FillMasker.load().mask_token, top_k)
+    out = left_context(_text(text), top_k)
     rows = [
         {"token": c["token"].strip() or repr(c["token"]), "probability": round(c["prob"], 4)}
         for c in out["candidates"]

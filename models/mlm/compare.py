@@ -15,7 +15,7 @@ class NextTokenModel(Protocol):
     def next_token_candidates(self, prefix: str, k: int = 5) -> list[dict[str, Any]]: ...
 
 
-def left_context_candidates(model: NextTokenModel, text: str, mask_token: str, k: int = 5) -> dict[str, Any]:
+def left_context_candidates(model: NextTokenModel, text: str, k: int = 5) -> dict[str, Any]:
     """The left-to-right model's top ``k`` next tokens at the first mask of ``text``.
 
     Raises:
@@ -23,7 +23,7 @@ def left_context_candidates(model: NextTokenModel, text: str, mask_token: str, k
     """
     match = MASK_SPELLINGS.search(text)
     if match is None:
-        raise InputError(f"no {mask_token} in the text")
+        raise InputError("no [MASK] (or <mask>) in the text")
     prefix = text[: match.start()]
     if not prefix.strip():
         raise InputError("the mask is the first word: a left-to-right model has nothing to condition on")

@@ -146,9 +146,8 @@ class FillMasker:
         check_text(text)
         spans = [m.span() for m in MASK_SPELLINGS.finditer(text)]
         if not spans:
-            raise InputError(
-                f"no {self.mask_token} in the text: put {self.mask_token} where a word is missing"
-            )
+            # both spellings work with every model, so the message does not depend on the tokenizer's
+            raise InputError("no [MASK] in the text: put [MASK] (or <mask>) where a word is missing")
         pieces = MASK_SPELLINGS.split(text)
         ids: list[int] = []
         positions: list[int] = []

@@ -115,6 +115,30 @@ def test_a_repeated_call_ends_the_loop(compiled: Any, monkeypatch: pytest.Monkey
     assert len(answer.tool_calls) == 1 and answer.answer == "done"
 
 
+def test_a_repeat_is_told_once_and_the_next_measurement_follows(
+    compiled: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small planner often copies its last call, here with an optional argument the request never
+    gave (dropped when run, so the call is the same): it is told so once, and its next call runs."""
+    model = Scripted(
+        {
+            "choose_next_step": iter([{"tool": "score_perplexity"}] * 2 + [{"tool": "answer"}]),
+            "score_perplexity": iter(
+                [
+                    {"text": "the king is dead"},
+                    {"text": "the king is dead", "order": 7},
+                    {"text": "long live"},
+                ]
+            ),
+        }
+    )
+    use(monkeypatch, model)
+    request = 'Compare the n-gram perplexity of "the king is dead" and "long live".'
+    answer = ask(request, context=Context(force_route="generalist"), graph=compiled)
+    assert [c["args"]["text"] for c in answer.tool_calls] == ["the king is dead", "long live"]
+    assert model.calls.count("score_perplexity") == 3, model.calls  # the repeat, then the retry
+
+
 def test_a_dead_generalist_hands_the_loop_to_the_expert(
     compiled: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -120,6 +120,8 @@ def write_documents(path: Path, docs: list[Document]) -> None:
     path.write_text("\n\n".join("\n".join(d.sentences) for d in docs) + "\n", "utf-8")
     if docs and all(d.domain for d in docs):
         domains_path(path).write_text("".join(f"{d.domain}\n" for d in docs), "utf-8")
+    else:  # an older file's domains would describe other documents
+        domains_path(path).unlink(missing_ok=True)
 
 
 def read_domains(path: Path, documents: int) -> list[str]:

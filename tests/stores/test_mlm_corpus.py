@@ -30,6 +30,8 @@ def test_round_trip_and_bad_files(tmp_path: Path) -> None:
     assert read_domains(path, 2) == ["numbers", "numbers-ko"]
     with pytest.raises(InputError, match="2 domains for 3 documents"):
         read_domains(path, 3)
+    write_documents(path, [Document("a", "en", ["One."])])  # rewritten without domains
+    assert not (tmp_path / "docs.domains").exists(), "no stale domains for other documents"
     write_documents(tmp_path / "plain.txt", [Document("a", "en", ["One."])])
     assert not (tmp_path / "plain.domains").exists(), "no domains file without a domain for each"
     with pytest.raises(InputError, match=r"no plain\.domains"):

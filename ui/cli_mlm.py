@@ -76,7 +76,7 @@ def train(
     mask_prob: Annotated[float, typer.Option(help="Share of tokens to predict.")] = 0.15,
     whole_word: Annotated[bool, typer.Option(help="Mask whole words, not single pieces.")] = False,
     hard_negatives: Annotated[
-        float, typer.Option(help="Share of NotNext partners drawn from a document in the same language.")
+        float, typer.Option(help="Share of NotNext partners from a document like A's (--negatives-from).")
     ] = 0.0,
     negatives_from: Annotated[
         str,

@@ -59,8 +59,8 @@ class PretrainConfig:
     weight_decay: float = 0.01
     mask_prob: float = 0.15
     whole_word: bool = False
-    # share of NotNext pairs whose B comes from a document in A's language (Korean or not) rather
-    # than any other document: harder negatives than a switch of language
+    # share of NotNext pairs whose B comes from a document like A's (same language or domain, as
+    # below) rather than any other document: harder negatives than a switch of language
     hard_negatives: float = 0.0
     # what "the same" means for those hard partners: A's language, or A's domain (the corpus's
     # ``.domains`` file: a dialogue is told from another dialogue, a play from another play)
@@ -207,25 +207,33 @@ class PairSampler:
         return other
 
     def pair(self, rng: np.random.Generator) -> Pair:
-        """``(a_ids, a_words, b_ids, b_words, label)``; label 0 = IsNext / in order, 1 = NotNext / swapped."""
-        if self.sentence_pairs and rng.random() < self.sentence_pairs:
-            return self._sentence_pair(rng)
+        """``(a_ids, a_words, b_ids, b_words, label)``; label 0 = IsNext / in order, 1 = NotNext / swapped.
+
+        A ``sentence_pairs`` share is one sentence and the next (or one sentence of another
+        document): the pairs people type into ``lmgen nsp``, as in the course's "나는 배가 고팠다." /
+        "그래서 식당에 갔다."."""
+        single = bool(self.sentence_pairs) and rng.random() < self.sentence_pairs
         target = self.max_tokens
-        if rng.random() < self.short_seq_prob:
+        if not single and rng.random() < self.short_seq_prob:
             target = int(rng.integers(8, self.max_tokens + 1))
         doc = int(rng.choice(self.multi, p=self.multi_p))
         n = len(self.docs[doc])
         start = int(rng.integers(0, n - 1))
-        a_budget = max(1, int(target * rng.uniform(0.3, 0.7)))
-        a_ids, a_words, a_end = self._run(doc, start, a_budget, stop=n - 1)
+        if single:
+            a_ids, a_words, a_end = self._run(doc, start, target // 2, stop=start + 1)
+            b_budget = target - target // 2
+        else:
+            a_budget = max(1, int(target * rng.uniform(0.3, 0.7)))
+            a_ids, a_words, a_end = self._run(doc, start, a_budget, stop=n - 1)
+            b_budget = target - len(a_ids)
         label = 0
         if self.objective == "nsp" and rng.random() < 0.5:
             other = self._partner(doc, rng)
             b_start = int(rng.integers(0, len(self.docs[other])))
-            b_ids, b_words, _ = self._run(other, b_start, target - len(a_ids))
+            b_ids, b_words, _ = self._run(other, b_start, b_budget, stop=b_start + 1 if single else None)
             label = 1
         else:
-            b_ids, b_words, _ = self._run(doc, a_end, target - len(a_ids))
+            b_ids, b_words, _ = self._run(doc, a_end, b_budget, stop=a_end + 1 if single else None)
             if self.objective == "sop" and rng.random() < 0.5:
                 a_ids, a_words, b_ids, b_words = b_ids, b_words, a_ids, a_words
                 label = 1
@@ -235,26 +243,6 @@ class PairSampler:
                 a_ids, a_words = a_ids[:-1], a_words[:-1]
             else:
                 b_ids, b_words = b_ids[:-1], b_words[:-1]
-        return a_ids, a_words, b_ids, b_words, label
-
-    def _sentence_pair(self, rng: np.random.Generator) -> Pair:
-        """One sentence and the next one (or one sentence of another document): the pairs people
-        type into ``lmgen nsp``, as in the course's "나는 배가 고팠다." / "그래서 식당에 갔다."."""
-        doc = int(rng.choice(self.multi, p=self.multi_p))
-        start = int(rng.integers(0, len(self.docs[doc]) - 1))
-        half = self.max_tokens // 2
-        a_ids, a_words, _ = self._run(doc, start, half, stop=start + 1)
-        label = 0
-        if self.objective == "nsp" and rng.random() < 0.5:
-            other = self._partner(doc, rng)
-            b_start = int(rng.integers(0, len(self.docs[other])))
-            b_ids, b_words, _ = self._run(other, b_start, self.max_tokens - half, stop=b_start + 1)
-            label = 1
-        else:
-            b_ids, b_words, _ = self._run(doc, start + 1, self.max_tokens - half, stop=start + 2)
-            if self.objective == "sop" and rng.random() < 0.5:
-                a_ids, a_words, b_ids, b_words = b_ids, b_words, a_ids, a_words
-                label = 1
         return a_ids, a_words, b_ids, b_words, label
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from lmgen.errors import InputError
-from lmgen.models.mlm.fill_mask import MASK_SPELLINGS
+from lmgen.models.mlm.fill_mask import MASK_SPELLINGS, NO_MASK
 
 
 class NextTokenModel(Protocol):
@@ -23,7 +23,7 @@ def left_context_candidates(model: NextTokenModel, text: str, k: int = 5) -> dic
     """
     match = MASK_SPELLINGS.search(text)
     if match is None:
-        raise InputError("no [MASK] (or <mask>) in the text")
+        raise InputError(NO_MASK)
     prefix = text[: match.start()]
     if not prefix.strip():
         raise InputError("the mask is the first word: a left-to-right model has nothing to condition on")

@@ -33,6 +33,8 @@ from lmgen.models.mlm.bert import LoadedBert, TruncationWarning, check_text, loa
 from lmgen.models.mlm.tokenizer import display, is_hangul, raw_backend
 
 MASK_SPELLINGS = re.compile(r"\[MASK\]|<mask>", re.IGNORECASE)
+# both spellings work with every model, so the message does not depend on the tokenizer's own mask
+NO_MASK = "no [MASK] in the text: put [MASK] (or <mask>) where a word is missing"
 _PLACEHOLDERS = ("a", "x", "가", "이")
 _METASPACE = "\u2581"
 # per tokenizer: the ids of the pieces outside each set of scripts (a FillMasker is made per call)
@@ -146,8 +148,7 @@ class FillMasker:
         check_text(text)
         spans = [m.span() for m in MASK_SPELLINGS.finditer(text)]
         if not spans:
-            # both spellings work with every model, so the message does not depend on the tokenizer's
-            raise InputError("no [MASK] in the text: put [MASK] (or <mask>) where a word is missing")
+            raise InputError(NO_MASK)
         pieces = MASK_SPELLINGS.split(text)
         ids: list[int] = []
         positions: list[int] = []

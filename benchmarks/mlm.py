@@ -13,10 +13,14 @@
   word is in the top 5, the 40 short everyday pairs of ``nsp_probes.jsonl`` (each first sentence
   with its next one and an unrelated one: the share of the 80 pairs labelled right, and of the 40
   whose next sentence scores higher), and with ``--heldout N`` held-out MLM top-1/top-5 and NSP
-  accuracy on N pairs.
+  accuracy on N pairs;
+* with ``--nsp-domains N``, what the next-sentence head tells apart, per held-out domain: mean
+  P(IsNext) of N single-sentence pairs with the next sentence, with a sentence of another
+  document of the same domain (only the topic differs) and with one of another domain in the same
+  language (style differs too), and the accuracy against each kind of unrelated partner.
 
     python benchmarks/mlm.py [--texts 64] [--pll-sentences 16] [--train-steps 8] [--model DIR]
-    python benchmarks/mlm.py --probes-only [--heldout 2000]
+    python benchmarks/mlm.py --probes-only [--heldout 2000] [--nsp-domains 100]
 """
 
 from __future__ import annotations
@@ -221,6 +225,31 @@ def quality_table(models: list[tuple[str, str]], heldout_pairs: int) -> str:
     return "\n".join(lines)
 
 
+def domain_table(model: str, pairs: int) -> str:
+    """Per held-out domain: P(IsNext) with the next sentence / a same-domain one / another domain's."""
+    from lmgen.models.mlm.evaluate import nsp_by_domain
+    from lmgen.models.mlm.scoring import BertScorer
+    from lmgen.stores.mlm import mlm_corpus, read_documents, read_domains
+
+    test = mlm_corpus().test
+    docs = read_documents(test)
+    rows = nsp_by_domain(BertScorer.load(model), docs, read_domains(test, len(docs)), pairs)
+    lines = [
+        f"single-sentence NSP by held-out domain ({model}, {pairs} sentences each): mean P(IsNext)",
+        "| domain | next | same domain, other document | other domain | right vs same domain "
+        "| right vs other domain |",
+        "|---|---|---|---|---|---|",
+    ]
+    for domain, r in rows.items():
+        far = f"{r['other_domain']:.3f}" if "other_domain" in r else "—"
+        far_acc = f"{r['accuracy_other_domain']:.1%}" if "accuracy_other_domain" in r else "—"
+        lines.append(
+            f"| {domain} | {r['next']:.3f} | {r['same_domain']:.3f} | {far} "
+            f"| {r['accuracy_same_domain']:.1%} | {far_acc} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -235,6 +264,12 @@ def main() -> None:
         type=int,
         default=0,
         help="also score this many held-out pairs per checkpoint (2000: metrics.json)",
+    )
+    parser.add_argument(
+        "--nsp-domains",
+        type=int,
+        default=0,
+        help="also the per-domain single-sentence NSP table, this many sentences per domain",
     )
     parser.add_argument(
         "--probes-only", action="store_true", help="only the quality table (course examples, everyday probes)"
@@ -257,6 +292,8 @@ def main() -> None:
     if args.model:
         rows.append((args.model, args.model))
     print(quality_table(rows, args.heldout))
+    if args.nsp_domains:
+        print(domain_table(model_dir, args.nsp_domains))
     if args.probes_only:
         return
     texts = masked_sentences(args.texts)

@@ -183,6 +183,12 @@ def probe_hits(
     }
 
 
+def _pair_accuracy(next_p: list[float], unrelated_p: list[float]) -> float:
+    """Share right when every next pair should be IsNext and every unrelated one NotNext (at 0.5)."""
+    right = sum(p > 0.5 for p in next_p) + sum(p < 0.5 for p in unrelated_p)
+    return round(right / max(1, len(next_p) + len(unrelated_p)), 4)
+
+
 def nsp_probe_scores(scorer: Any, probes: list[dict[str, Any]]) -> dict[str, Any]:
     """How a next-sentence head judges short everyday pairs (``{"lang", "a", "next", "unrelated"}``):
     ``accuracy`` over both pairs of every probe (the next one IsNext, the unrelated one NotNext, at
@@ -197,9 +203,8 @@ def nsp_probe_scores(scorer: Any, probes: list[dict[str, Any]]) -> dict[str, Any
 
     def summary(part: list[dict[str, Any]]) -> dict[str, float]:
         n = max(1, len(part))
-        right = sum((r["next"] > 0.5) + (r["unrelated"] < 0.5) for r in part)
         return {
-            "accuracy": round(right / (2 * n), 4),
+            "accuracy": _pair_accuracy([r["next"] for r in part], [r["unrelated"] for r in part]),
             "ranked": round(sum(r["next"] > r["unrelated"] for r in part) / n, 4),
             "margin": round(sum(r["next"] - r["unrelated"] for r in part) / n, 4),
         }
@@ -211,3 +216,63 @@ def nsp_probe_scores(scorer: Any, probes: list[dict[str, Any]]) -> dict[str, Any
         "by_language": {lang: summary([r for r in rows if r["lang"] == lang]) for lang in langs},
         "rows": rows,
     }
+
+
+def nsp_by_domain(
+    scorer: Any, docs: list[list[str]], domains: list[str], pairs: int = 100, seed: int = 0
+) -> dict[str, dict[str, float]]:
+    """What a next-sentence head tells apart, one domain at a time, on single-sentence pairs.
+
+    For ``pairs`` sentences A drawn from each domain's documents (``domains[i]`` names
+    ``docs[i]``'s), three partners are scored: the sentence after A (``next``), a sentence from
+    another document of the same domain (``same_domain``: only the topic differs), and one from a
+    document of another domain in A's language (``other_domain``: style and topic differ). A head
+    that learned coherence scores both unrelated partners low; one that learned a shortcut (this
+    reads like a dialogue, that like a help page) scores ``same_domain`` nearly as high as ``next``.
+    Each domain gets the three mean P(IsNext) and two accuracies (the next pair and the unrelated
+    one each judged at 0.5; ``other_domain`` only where the language has another domain).
+    """
+    if len(domains) != len(docs):
+        from lmgen.errors import InputError
+
+        raise InputError(f"{len(domains)} domains for {len(docs)} documents")
+    lang = ["ko" if korean_document(d) else "en" for d in docs]
+    rng = np.random.default_rng(seed)
+    out: dict[str, dict[str, float]] = {}
+    for domain in sorted(set(domains)):
+        mine = [i for i, d in enumerate(domains) if d == domain and len(docs[i]) >= 2]
+        if len(mine) < 2:
+            continue
+        others = {
+            code: [o for o, d in enumerate(domains) if d != domain and lang[o] == code and docs[o]]
+            for code in ("en", "ko")
+        }
+        triples: list[tuple[str, str, str, str | None]] = []
+        for _ in range(pairs):
+            i = int(rng.choice(mine))
+            j = int(rng.integers(len(docs[i]) - 1))
+            k = int(rng.choice([m for m in mine if m != i]))
+            far = None
+            if others[lang[i]]:
+                o = int(rng.choice(others[lang[i]]))
+                far = docs[o][int(rng.integers(len(docs[o])))]
+            triples.append((docs[i][j], docs[i][j + 1], docs[k][int(rng.integers(len(docs[k])))], far))
+        batch = [(a, b) for a, nxt, same, far in triples for b in (nxt, same, far) if b is not None]
+        scores = iter(r["is_next"] for r in scorer.is_next_batch(batch))
+        nxt_p, same_p, far_p = [], [], []
+        for _a, _n, _s, far in triples:
+            nxt_p.append(next(scores))
+            same_p.append(next(scores))
+            if far is not None:
+                far_p.append(next(scores))
+        row = {
+            "pairs": float(len(triples)),
+            "next": round(float(np.mean(nxt_p)), 4),
+            "same_domain": round(float(np.mean(same_p)), 4),
+            "accuracy_same_domain": _pair_accuracy(nxt_p, same_p),
+        }
+        if far_p:
+            row["other_domain"] = round(float(np.mean(far_p)), 4)
+            row["accuracy_other_domain"] = _pair_accuracy(nxt_p, far_p)
+        out[domain] = row
+    return out

@@ -433,3 +433,44 @@ def test_next_sentence_call_leaves_the_tokenizer_unpadded(tiny: Path) -> None:
     assert after == before
     masker = FillMasker.load(tiny)
     assert len(masker.preprocess("the [MASK] sat").input_ids) == 5
+
+
+class _DomainAwareScorer:
+    """A stand-in NSP head that knows the answer: 0.9 for a true next sentence, 0.6 for a
+    sentence of the same domain (a style shortcut), 0.1 for anything else."""
+
+    def __init__(self, docs: list[list[str]], domains: list[str]) -> None:
+        self.domain = {s: d for doc, d in zip(docs, domains, strict=True) for s in doc}
+        self.follows = {(doc[i], doc[i + 1]) for doc in docs for i in range(len(doc) - 1)}
+        self.seen: list[tuple[str, str]] = []
+
+    def is_next_batch(self, pairs: list[tuple[str, str]]) -> list[dict[str, float]]:
+        self.seen += pairs
+        return [
+            {"is_next": 0.9 if (a, b) in self.follows else 0.6 if self.domain[a] == self.domain[b] else 0.1}
+            for a, b in pairs
+        ]
+
+
+def test_nsp_by_domain_separates_topic_from_style() -> None:
+    from lmgen.models.mlm.evaluate import nsp_by_domain
+
+    docs = (
+        [[f"chat {d} line {i}" for i in range(4)] for d in range(3)]
+        + [[f"help {d} step {i}" for i in range(3)] for d in range(2)]
+        + [[f"대화 {d} 문장 {i}" for i in range(3)] for d in range(2)]
+        + [["lonely page", "one more"]]
+    )
+    domains = ["chat"] * 3 + ["help"] * 2 + ["dialogue-ko"] * 2 + ["alone"]
+    scorer = _DomainAwareScorer(docs, domains)
+    rows = nsp_by_domain(scorer, docs, domains, pairs=20, seed=3)
+    assert set(rows) == {"chat", "help", "dialogue-ko"}  # "alone" has one document: no same-domain partner
+    for name in ("chat", "help"):
+        r = rows[name]
+        assert (r["next"], r["same_domain"], r["other_domain"]) == (0.9, 0.6, 0.1)
+        assert r["accuracy_same_domain"] == 0.5 and r["accuracy_other_domain"] == 1.0
+    # Korean has a single domain here: no other-domain partner in its language, none from English
+    assert "other_domain" not in rows["dialogue-ko"]
+    assert len(scorer.seen) == 3 * 20 + 3 * 20 + 2 * 20
+    with pytest.raises(InputError, match="domains for"):
+        nsp_by_domain(scorer, docs, domains[:-1])

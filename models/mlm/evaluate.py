@@ -229,8 +229,9 @@ def nsp_by_domain(
     document of another domain in A's language (``other_domain``: style and topic differ). A head
     that learned coherence scores both unrelated partners low; one that learned a shortcut (this
     reads like a dialogue, that like a help page) scores ``same_domain`` nearly as high as ``next``.
-    Each domain gets the three mean P(IsNext) and two accuracies (the next pair and the unrelated
-    one each judged at 0.5; ``other_domain`` only where the language has another domain).
+    Each domain gets its number of sentences, the three mean P(IsNext) and two accuracies (the next
+    pair and the unrelated one each judged at 0.5; ``other_domain`` only where the language has
+    another domain).
     """
     if len(domains) != len(docs):
         from lmgen.errors import InputError
@@ -266,7 +267,7 @@ def nsp_by_domain(
             if far is not None:
                 far_p.append(next(scores))
         row = {
-            "pairs": float(len(triples)),
+            "pairs": len(triples),
             "next": round(float(np.mean(nxt_p)), 4),
             "same_domain": round(float(np.mean(same_p)), 4),
             "accuracy_same_domain": _pair_accuracy(nxt_p, same_p),

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from lmgen.errors import InputError
 from lmgen.models.mlm.bert import load_bert
 from lmgen.models.mlm.masking import IGNORE_INDEX
 from lmgen.models.mlm.pretrain import (
@@ -113,8 +114,6 @@ def evaluate_model(
 ) -> dict[str, Any]:
     """:func:`evaluate_checkpoint` for a model already in memory (a :class:`LoadedBert`)."""
     if bert.encoder_and_head() is None:
-        from lmgen.errors import InputError
-
         raise InputError("held-out evaluation needs a BERT checkpoint (encoder + MLM head)")
     frequent = _frequent(bert.tokenizer, baseline_docs or docs)
     groups = {
@@ -234,8 +233,6 @@ def nsp_by_domain(
     another domain).
     """
     if len(domains) != len(docs):
-        from lmgen.errors import InputError
-
         raise InputError(f"{len(domains)} domains for {len(docs)} documents")
     lang = ["ko" if korean_document(d) else "en" for d in docs]
     rng = np.random.default_rng(seed)

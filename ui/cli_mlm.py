@@ -219,12 +219,17 @@ def evaluate(
     """Held-out MLM top-1/top-5 and NSP accuracy, next to the most-frequent-token baseline."""
     from lmgen.models.mlm.bert import shipped_path
     from lmgen.models.mlm.evaluate import evaluate_checkpoint
-    from lmgen.stores.mlm import mlm_corpus, read_documents
+    from lmgen.stores.mlm import domains_path, mlm_corpus, read_documents, read_domains
 
     path = shipped_path(model)
-    docs = read_documents(corpus or mlm_corpus().test)
+    heldout = corpus or mlm_corpus().test
+    docs = read_documents(heldout)
     train_docs = read_documents(mlm_corpus().train) if corpus is None else None
-    metrics = evaluate_checkpoint(path, docs, pairs=pairs, seed=seed, baseline_docs=train_docs)
+    # a corpus with a .domains file also gets NSP accuracy per domain
+    domains = read_domains(heldout, len(docs)) if domains_path(heldout).is_file() else None
+    metrics = evaluate_checkpoint(
+        path, docs, pairs=pairs, seed=seed, baseline_docs=train_docs, domains=domains
+    )
     if write:
         import json
 
@@ -234,8 +239,12 @@ def evaluate(
         (folder / "metrics.json").write_text(
             json.dumps(metrics, indent=2, ensure_ascii=False) + "\n", "utf-8"
         )
-    text = "\n".join(f"{k}: {v}" for k, v in metrics.items() if not isinstance(v, dict))
-    emit(metrics, as_json, text)
+    lines = [f"{k}: {v}" for k, v in metrics.items() if not isinstance(v, dict)]
+    for lang, result in metrics["by_language"].items():
+        for domain, labels in result.get("nsp_by_domain", {}).items():
+            parts = [f"{name} {r['accuracy']:.1%} of {r['pairs']}" for name, r in labels.items()]
+            lines.append(f"nsp {lang} {domain}: " + ", ".join(parts))
+    emit(metrics, as_json, "\n".join(lines))
 
 
 def fill_mask(

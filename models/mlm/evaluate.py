@@ -37,12 +37,34 @@ def _frequent(tokenizer: Any, docs: list[list[str]], n: int = 5) -> list[int]:
     return [t for t, _ in counts.most_common(n + len(specials)) if t not in specials][:n]
 
 
-def _score(bert: Any, docs: list[list[str]], pairs: int, seed: int, frequent: list[int]) -> dict[str, Any]:
+class _SourceLog:
+    """A :class:`PairSampler` stand-in for :func:`make_batch` that notes each pair's A document."""
+
+    def __init__(self, sampler: PairSampler) -> None:
+        self.sampler = sampler
+        self.sources: list[int] = []
+
+    def pair(self, rng: np.random.Generator) -> Any:
+        pair = self.sampler.pair(rng)
+        self.sources.append(self.sampler.last_source)
+        return pair
+
+
+def _score(
+    bert: Any,
+    docs: list[list[str]],
+    pairs: int,
+    seed: int,
+    frequent: list[int],
+    domains: list[str] | None = None,
+) -> dict[str, Any]:
     import torch
 
     tok = bert.tokenizer
     ids, words = tokenize_documents(tok, docs)
-    sampler = PairSampler(ids, words, bert.max_length, "nsp", short_seq_prob=0.0)
+    sampler = _SourceLog(PairSampler(ids, words, bert.max_length, "nsp", short_seq_prob=0.0))
+    # NSP right / seen per (domain of A, label): which held-out pairs the head gets wrong
+    tally: dict[tuple[str, int], list[int]] = {}
     pool = replacement_ids(tok)
     top1 = top5 = base1 = base5 = targets_seen = nsp_right = 0
     frequent_t = torch.tensor(frequent)
@@ -51,7 +73,8 @@ def _score(bert: Any, docs: list[list[str]], pairs: int, seed: int, frequent: li
     for start in range(0, pairs, batch_size):
         n = min(batch_size, pairs - start)
         rng = np.random.default_rng([seed, start])
-        batch = make_batch(sampler, tok, rng, n, bert.max_length, 0.15, False, pool)
+        sampler.sources.clear()
+        batch = make_batch(sampler, tok, rng, n, bert.max_length, 0.15, False, pool)  # type: ignore[arg-type]
         width = int(batch["attention_mask"].sum(axis=1).max())
         inp = {
             k: torch.from_numpy(np.ascontiguousarray(v[:, :width]) if v.ndim == 2 else v)
@@ -75,7 +98,15 @@ def _score(bert: Any, docs: list[list[str]], pairs: int, seed: int, frequent: li
             targets_seen += len(gold)
             if bert.has_nsp_head:
                 nsp_logits = bert.model.cls.seq_relationship(out.pooler_output).cpu()
-                nsp_right += int((nsp_logits.argmax(-1) == inp["next_sentence_label"]).sum())
+                right = (nsp_logits.argmax(-1) == inp["next_sentence_label"]).tolist()
+                nsp_right += sum(right)
+                if domains is not None:
+                    for source, label, ok in zip(
+                        sampler.sources, batch["next_sentence_label"].tolist(), right, strict=True
+                    ):
+                        cell = tally.setdefault((domains[source], label), [0, 0])
+                        cell[0] += int(ok)
+                        cell[1] += 1
     result: dict[str, Any] = {
         "pairs": pairs,
         "masked_tokens": targets_seen,
@@ -86,6 +117,14 @@ def _score(bert: Any, docs: list[list[str]], pairs: int, seed: int, frequent: li
     }
     if bert.has_nsp_head:
         result["nsp_accuracy"] = round(nsp_right / pairs, 4)
+        if domains is not None:
+            by_domain: dict[str, dict[str, dict[str, float]]] = {}
+            for (domain, label), (ok, seen) in sorted(tally.items()):
+                by_domain.setdefault(domain, {})["not_next" if label else "is_next"] = {
+                    "pairs": seen,
+                    "accuracy": round(ok / seen, 4),
+                }
+            result["nsp_by_domain"] = by_domain
     return result
 
 
@@ -95,13 +134,21 @@ def evaluate_checkpoint(
     pairs: int = 2000,
     seed: int = 1234,
     baseline_docs: list[list[str]] | None = None,
+    domains: list[str] | None = None,
 ) -> dict[str, Any]:
     """Score ``pairs`` held-out pairs overall (half English, half Korean when both are present).
 
     ``baseline_docs`` are the training documents the most-frequent-token baseline counts over
-    (default: the held-out documents themselves, which flatters the baseline).
+    (default: the held-out documents themselves, which flatters the baseline). With ``domains``
+    (one per document) each language's result adds ``nsp_by_domain``: NSP accuracy on the IsNext
+    and the NotNext pairs whose first segment came from each domain.
+
+    Raises:
+        InputError: not one domain per document.
     """
-    return evaluate_model(load_bert(str(path)), docs, pairs, seed, baseline_docs, name=str(path))
+    return evaluate_model(
+        load_bert(str(path)), docs, pairs, seed, baseline_docs, name=str(path), domains=domains
+    )
 
 
 def evaluate_model(
@@ -111,19 +158,27 @@ def evaluate_model(
     seed: int = 1234,
     baseline_docs: list[list[str]] | None = None,
     name: str | None = None,
+    domains: list[str] | None = None,
 ) -> dict[str, Any]:
     """:func:`evaluate_checkpoint` for a model already in memory (a :class:`LoadedBert`)."""
     if bert.encoder_and_head() is None:
         raise InputError("held-out evaluation needs a BERT checkpoint (encoder + MLM head)")
+    if domains is not None and len(domains) != len(docs):
+        raise InputError(f"{len(domains)} domains for {len(docs)} documents")
     frequent = _frequent(bert.tokenizer, baseline_docs or docs)
-    groups = {
-        "en": [d for d in docs if not korean_document(d)],
-        "ko": [d for d in docs if korean_document(d)],
-    }
-    groups = {k: v for k, v in groups.items() if len(v) >= 2}
+    korean = [korean_document(d) for d in docs]
+    split = {"en": [i for i, k in enumerate(korean) if not k], "ko": [i for i, k in enumerate(korean) if k]}
+    split = {lang: rows for lang, rows in split.items() if len(rows) >= 2}
     by_lang = {
-        lang: _score(bert, group, max(1, pairs // len(groups)), seed, frequent)
-        for lang, group in groups.items()
+        lang: _score(
+            bert,
+            [docs[i] for i in rows],
+            max(1, pairs // len(split)),
+            seed,
+            frequent,
+            None if domains is None else [domains[i] for i in rows],
+        )
+        for lang, rows in split.items()
     }
     total = sum(r["masked_tokens"] for r in by_lang.values())
     npairs = sum(r["pairs"] for r in by_lang.values())

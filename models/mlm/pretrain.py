@@ -156,6 +156,9 @@ class PairSampler:
     ) -> None:
         self.docs = [d for d in docs if d]
         self.words = [w for d, w in zip(docs, words, strict=True) if d]
+        # index in ``docs`` of each kept document, and of the one the last pair's A came from
+        self.sources = [i for i, d in enumerate(docs) if d]
+        self.last_source = -1
         groups = groups if groups is not None else [0] * len(docs)
         self.groups = np.array([g for d, g in zip(docs, groups, strict=True) if d])
         self.hard_negatives = hard_negatives
@@ -217,6 +220,7 @@ class PairSampler:
         if not single and rng.random() < self.short_seq_prob:
             target = int(rng.integers(8, self.max_tokens + 1))
         doc = int(rng.choice(self.multi, p=self.multi_p))
+        self.last_source = self.sources[doc]
         n = len(self.docs[doc])
         start = int(rng.integers(0, n - 1))
         if single:

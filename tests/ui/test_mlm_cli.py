@@ -134,6 +134,17 @@ def test_train_resume_and_eval(tmp_path: Path) -> None:
     assert ran.returncode == 0, ran.stderr
     state = json.loads((tmp_path / "d" / "training_state.json").read_text())
     assert state["config"]["negatives_from"] == "domain"
+    # with the .domains file beside the held-out corpus, eval splits NSP by A's domain and label
+    ev = run_cli("mlm", "eval", "--model", str(out), "--corpus", str(corpus), "--pairs", "16", "--json")
+    assert ev.returncode == 0, ev.stderr
+    for result in json.loads(ev.stdout)["by_language"].values():
+        cells = [c for labels in result["nsp_by_domain"].values() for c in labels.values()]
+        assert set(result["nsp_by_domain"]) <= {"domain-0", "domain-1"}
+        assert sum(c["pairs"] for c in cells) == result["pairs"]
+        right = sum(c["accuracy"] * c["pairs"] for c in cells)
+        assert abs(right - result["nsp_accuracy"] * result["pairs"]) < 0.01
+    text = run_cli("mlm", "eval", "--model", str(out), "--corpus", str(corpus), "--pairs", "16")
+    assert text.returncode == 0 and "nsp en domain-" in text.stdout, text.stdout
 
 
 @pytest.mark.llm

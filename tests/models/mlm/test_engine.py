@@ -128,6 +128,20 @@ def test_pairs_are_neighbours_or_from_another_document(tokenizer) -> None:
     assert 0.42 < np.mean(labels) < 0.58
 
 
+def test_sampler_names_the_document_a_came_from(tokenizer) -> None:
+    docs = [DOCS[0], [], DOCS[1], DOCS[2]]  # an empty document is dropped: indices must still be docs'
+    ids, words = tokenize_documents(tokenizer, docs)
+    sampler = PairSampler(ids, words, max_length=128, short_seq_prob=0.0)
+    rng = np.random.default_rng(5)
+    seen = set()
+    for _ in range(200):
+        a, _, _, _, _ = sampler.pair(rng)
+        flat = [t for s in ids[sampler.last_source] for t in s]
+        assert any(flat[i : i + len(a)] == a for i in range(len(flat) - len(a) + 1))
+        seen.add(sampler.last_source)
+    assert seen == {0, 2, 3}
+
+
 def test_batch_layout(tokenizer) -> None:
     ids, words = tokenize_documents(tokenizer, DOCS)
     batch = make_batch(PairSampler(ids, words, 32), tokenizer, np.random.default_rng(0), 8, 32, 0.15, False)

@@ -18,6 +18,7 @@ from lmgen.errors import InputError
 from lmgen.models.mlm.bert import load_bert
 from lmgen.models.mlm.masking import IGNORE_INDEX
 from lmgen.models.mlm.pretrain import (
+    Pair,
     PairSampler,
     korean_document,
     make_batch,
@@ -37,6 +38,12 @@ def _frequent(tokenizer: Any, docs: list[list[str]], n: int = 5) -> list[int]:
     return [t for t, _ in counts.most_common(n + len(specials)) if t not in specials][:n]
 
 
+def _check_domains(docs: list[list[str]], domains: list[str]) -> None:
+    """Raises InputError unless there is one domain per document."""
+    if len(domains) != len(docs):
+        raise InputError(f"{len(domains)} domains for {len(docs)} documents")
+
+
 class _SourceLog:
     """A :class:`PairSampler` stand-in for :func:`make_batch` that notes each pair's A document."""
 
@@ -44,7 +51,7 @@ class _SourceLog:
         self.sampler = sampler
         self.sources: list[int] = []
 
-    def pair(self, rng: np.random.Generator) -> Any:
+    def pair(self, rng: np.random.Generator) -> Pair:
         pair = self.sampler.pair(rng)
         self.sources.append(self.sampler.last_source)
         return pair
@@ -74,7 +81,7 @@ def _score(
         n = min(batch_size, pairs - start)
         rng = np.random.default_rng([seed, start])
         sampler.sources.clear()
-        batch = make_batch(sampler, tok, rng, n, bert.max_length, 0.15, False, pool)  # type: ignore[arg-type]
+        batch = make_batch(sampler, tok, rng, n, bert.max_length, 0.15, False, pool)
         width = int(batch["attention_mask"].sum(axis=1).max())
         inp = {
             k: torch.from_numpy(np.ascontiguousarray(v[:, :width]) if v.ndim == 2 else v)
@@ -163,8 +170,8 @@ def evaluate_model(
     """:func:`evaluate_checkpoint` for a model already in memory (a :class:`LoadedBert`)."""
     if bert.encoder_and_head() is None:
         raise InputError("held-out evaluation needs a BERT checkpoint (encoder + MLM head)")
-    if domains is not None and len(domains) != len(docs):
-        raise InputError(f"{len(domains)} domains for {len(docs)} documents")
+    if domains is not None:
+        _check_domains(docs, domains)
     frequent = _frequent(bert.tokenizer, baseline_docs or docs)
     korean = [korean_document(d) for d in docs]
     split = {"en": [i for i, k in enumerate(korean) if not k], "ko": [i for i, k in enumerate(korean) if k]}
@@ -287,8 +294,7 @@ def nsp_by_domain(
     pair and the unrelated one each judged at 0.5; ``other_domain`` only where the language has
     another domain).
     """
-    if len(domains) != len(docs):
-        raise InputError(f"{len(domains)} domains for {len(docs)} documents")
+    _check_domains(docs, domains)
     lang = ["ko" if korean_document(d) else "en" for d in docs]
     rng = np.random.default_rng(seed)
     out: dict[str, dict[str, float]] = {}

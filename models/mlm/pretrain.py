@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -138,6 +138,12 @@ class TrainResult:
 
 # (a_ids, a_words, b_ids, b_words, label): the two segments' token and word ids and the label
 Pair = tuple[list[int], list[int], list[int], list[int], int]
+
+
+class PairSource(Protocol):
+    """What :func:`make_batch` draws its pairs from: a :class:`PairSampler`, or a wrapper of one."""
+
+    def pair(self, rng: np.random.Generator) -> Pair: ...
 
 
 class PairSampler:
@@ -295,7 +301,7 @@ def tokenize_documents(
 
 
 def make_batch(
-    sampler: PairSampler,
+    sampler: PairSource,
     tokenizer: Any,
     rng: np.random.Generator,
     batch_size: int,

@@ -93,6 +93,13 @@ def train(
         float,
         typer.Option(help="Share of pairs that are one sentence and the next (or an unrelated one)."),
     ] = 0.0,
+    domain_weight: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="DOMAIN=W: draw that domain's documents W times as often for A (repeatable; "
+            "names from the corpus's .domains file, e.g. dialogue-ko=8)."
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed (data, masking, initialization).")] = 0,
     save_every: Annotated[int, typer.Option(help="Checkpoint every N steps.")] = 500,
     save_dtype: Annotated[str, typer.Option(help="Weights on disk: float32 or float16.")] = "float32",
@@ -133,6 +140,7 @@ def train(
         objective=objective,  # type: ignore[arg-type]
         short_seq_prob=short_pairs,
         sentence_pairs=sentence_pairs,
+        domain_weights=parse_weights(domain_weight or []),
         seed=seed,
         save_every=save_every,
         save_dtype=save_dtype,  # type: ignore[arg-type]
@@ -141,7 +149,7 @@ def train(
     corpus = corpus or mlm_corpus().train
     docs = read_documents(corpus)
     # a resumed run keeps its own setting, so the domains are read whenever the corpus has them
-    wanted = cfg.negatives_from == "domain" and not resume
+    wanted = (cfg.negatives_from == "domain" or bool(cfg.domain_weights)) and not resume
     domains = read_domains(corpus, len(docs)) if wanted or domains_path(corpus).is_file() else None
     dev = pick_device(device)
     sys.stderr.write(
@@ -168,6 +176,27 @@ def train(
         "last": last,
     }
     emit(data, as_json, f"saved {result.out} after {result.steps} steps ({result.seconds:.0f} s, {dev})")
+
+
+def parse_weights(items: list[str]) -> dict[str, float]:
+    """``["dialogue-ko=8", ...]`` as ``{"dialogue-ko": 8.0}``.
+
+    Raises:
+        InputError: an item that is not NAME=NUMBER, or a name given twice.
+    """
+    out: dict[str, float] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = float("nan")
+        if not sep or not name.strip() or weight != weight:
+            raise InputError(f"--domain-weight wants DOMAIN=NUMBER, not {item!r}")
+        if name.strip() in out:
+            raise InputError(f"--domain-weight names {name.strip()!r} twice")
+        out[name.strip()] = weight
+    return out
 
 
 @mlm_app.command("e5-base")

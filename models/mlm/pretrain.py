@@ -70,6 +70,10 @@ class PretrainConfig:
     # share of pairs that are one sentence and the next (or one unrelated sentence), the shape of
     # the course's NSP examples; drawn apart from (and before) the short pairs above
     sentence_pairs: float = 0.0
+    # how much more (or less) often a domain's documents give the first segment than their length
+    # alone would draw them (the corpus's ``.domains`` names; unnamed domains weigh 1): a small
+    # domain of everyday dialogue can be seen more without repeating the big ones less
+    domain_weights: dict[str, float] = field(default_factory=dict)
     seed: int = 0
     save_every: int = 500
     save_dtype: Literal["float32", "float16"] = "float32"
@@ -92,6 +96,9 @@ class PretrainConfig:
             raise InputError(f"short-pair share must be in [0, 1], not {self.short_seq_prob}")
         if not 0.0 <= self.sentence_pairs <= 1.0:
             raise InputError(f"sentence-pair share must be in [0, 1], not {self.sentence_pairs}")
+        bad = {name: w for name, w in self.domain_weights.items() if not 0.0 < w <= 1000.0}
+        if bad:
+            raise InputError(f"domain weights must be in (0, 1000], not {bad}")
         if not 0.0 < self.mask_prob < 1.0:
             raise InputError(f"mask probability must be in (0, 1), not {self.mask_prob}")
         if self.steps < 1 or self.batch_size < 1:
@@ -159,6 +166,7 @@ class PairSampler:
         groups: list[int] | None = None,
         hard_negatives: float = 0.0,
         sentence_pairs: float = 0.0,
+        weights: list[float] | None = None,
     ) -> None:
         self.docs = [d for d in docs if d]
         self.words = [w for d, w in zip(docs, words, strict=True) if d]
@@ -181,7 +189,12 @@ class PairSampler:
         self.multi = np.flatnonzero(sizes >= 2)
         if not len(self.multi):
             raise InputError("pre-training needs documents with at least two sentences")
-        self.multi_p = sizes[self.multi] / sizes[self.multi].sum()
+        # ``weights`` (one per document given) scale how often each document gives A
+        if weights is not None and len(weights) != len(docs):
+            raise InputError(f"{len(weights)} document weights for {len(docs)} documents")
+        scale = np.array([w for d, w in zip(docs, weights, strict=True) if d]) if weights else 1.0
+        drawn = sizes * scale
+        self.multi_p = drawn[self.multi] / drawn[self.multi].sum()
         self.all_p = sizes / sizes.sum()
         # per group: its documents and their length-proportional weights (hard negatives)
         self.group_docs = {}
@@ -272,6 +285,30 @@ def negative_groups(docs: list[list[str]], by: str, domains: list[str] | None = 
         )
     names = {name: i for i, name in enumerate(sorted(set(domains)))}
     return [names[d] for d in domains]
+
+
+def domain_weights(
+    weights: dict[str, float], domains: list[str] | None, documents: int
+) -> list[float] | None:
+    """Each document's draw weight from its domain's (1 for a domain not named); None without any.
+
+    Raises:
+        InputError: weights without one domain per document, or a name no document has.
+    """
+    if not weights:
+        return None
+    if domains is None or len(domains) != documents:
+        raise InputError(
+            f"domain weights need one domain per document ({documents} documents, "
+            f"{'no' if domains is None else len(domains)} domains): give the corpus a .domains file"
+        )
+    unknown = sorted(set(weights) - set(domains))
+    if unknown:
+        raise InputError(
+            f"no document has the domain {', '.join(unknown)}",
+            hint="the corpus's domains: " + ", ".join(sorted(set(domains))),
+        )
+    return [weights.get(d, 1.0) for d in domains]
 
 
 def korean_document(doc: list[str]) -> bool:
@@ -564,6 +601,7 @@ def pretrain(
         groups=negative_groups(train_docs, cfg.negatives_from, domains),
         hard_negatives=cfg.hard_negatives,
         sentence_pairs=cfg.sentence_pairs,
+        weights=domain_weights(cfg.domain_weights, domains, len(train_docs)),
     )
     random_ids = replacement_ids(tokenizer)
     bar = tqdm(

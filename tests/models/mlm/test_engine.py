@@ -17,6 +17,7 @@ from lmgen.models.mlm.masking import IGNORE_INDEX, choose_targets, mask_tokens
 from lmgen.models.mlm.pretrain import (
     PairSampler,
     PretrainConfig,
+    domain_weights,
     make_batch,
     negative_groups,
     pretrain,
@@ -224,6 +225,38 @@ def test_hard_negative_groups_by_language_or_by_domain() -> None:
         negative_groups(docs, "domain", ["a", "b", "c"])
     with pytest.raises(InputError, match="'language' or 'domain'"):
         PretrainConfig(negatives_from="topic")  # type: ignore[arg-type]
+
+
+def test_domain_weights_set_how_often_a_domain_gives_a(tokenizer) -> None:
+    docs = [DOCS[0], [], DOCS[1], DOCS[2], DOCS[3]]  # the empty document keeps its place in the weights
+    domains = ["play", "play", "chat", "play", "play"]
+    ids, words = tokenize_documents(tokenizer, docs)
+
+    def chat_share(weights: dict[str, float]) -> float:
+        per_doc = domain_weights(weights, domains, len(docs))
+        sampler = PairSampler(ids, words, 128, short_seq_prob=0.0, weights=per_doc)
+        rng = np.random.default_rng(7)
+        drawn = []
+        for _ in range(600):
+            sampler.pair(rng)
+            drawn.append(domains[sampler.last_source] == "chat")
+        return float(np.mean(drawn))
+
+    sizes = [len(d) for d in ids if d]  # every document has 2+ sentences, so each can give A
+    plain = sizes[1] / sum(sizes)
+    assert abs(chat_share({}) - plain) < 0.06, "no weights: drawn by length"
+    heavy = 8 * sizes[1] / (8 * sizes[1] + sum(sizes) - sizes[1])
+    assert abs(chat_share({"chat": 8.0}) - heavy) < 0.06, "chat weighs 8 sentences per sentence"
+    assert chat_share({"play": 8.0}) < plain - 0.05
+    assert domain_weights({}, None, 5) is None
+    with pytest.raises(InputError, match="no document has the domain news"):
+        domain_weights({"news": 2.0}, domains, len(docs))
+    with pytest.raises(InputError, match=r"\.domains file"):
+        domain_weights({"chat": 2.0}, None, len(docs))
+    with pytest.raises(InputError, match="3 document weights for 5"):
+        PairSampler(ids, words, 128, weights=[1.0, 1.0, 1.0])
+    with pytest.raises(InputError, match="domain weights"):
+        PretrainConfig(domain_weights={"chat": 0.0})
 
 
 def test_short_pairs_share_sets_how_many_pairs_are_cut_short(tokenizer) -> None:

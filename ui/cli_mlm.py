@@ -84,6 +84,10 @@ def train(
             help="Hard NotNext partners from A's 'language' or A's 'domain' (the corpus's .domains file)."
         ),
     ] = "language",
+    same_language: Annotated[
+        bool,
+        typer.Option(help="The other NotNext partners from A's language only (as held-out pairs draw them)."),
+    ] = False,
     objective: Annotated[str, typer.Option(help="'nsp' (next sentence) or 'sop' (sentence order).")] = "nsp",
     short_pairs: Annotated[
         float,
@@ -137,6 +141,7 @@ def train(
         whole_word=whole_word,
         hard_negatives=hard_negatives,
         negatives_from=negatives_from,  # type: ignore[arg-type]
+        same_language=same_language,
         objective=objective,  # type: ignore[arg-type]
         short_seq_prob=short_pairs,
         sentence_pairs=sentence_pairs,

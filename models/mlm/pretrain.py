@@ -65,6 +65,10 @@ class PretrainConfig:
     # what "the same" means for those hard partners: A's language, or A's domain (the corpus's
     # ``.domains`` file: a dialogue is told from another dialogue, a play from another play)
     negatives_from: Literal["language", "domain"] = "language"
+    # the other NotNext partners from any document (False), or only from one in A's language (True),
+    # as the held-out pairs draw theirs: a switch of language then never gives NotNext away, and two
+    # sentences in one language are IsNext half the time, not more
+    same_language: bool = False
     objective: Literal["nsp", "sop"] = "nsp"
     short_seq_prob: float = 0.1
     # share of pairs that are one sentence and the next (or one unrelated sentence), the shape of
@@ -167,6 +171,7 @@ class PairSampler:
         hard_negatives: float = 0.0,
         sentence_pairs: float = 0.0,
         weights: list[float] | None = None,
+        languages: list[int] | None = None,
     ) -> None:
         self.docs = [d for d in docs if d]
         self.words = [w for d, w in zip(docs, words, strict=True) if d]
@@ -197,10 +202,21 @@ class PairSampler:
         self.multi_p = drawn[self.multi] / drawn[self.multi].sum()
         self.all_p = sizes / sizes.sum()
         # per group: its documents and their length-proportional weights (hard negatives)
-        self.group_docs = {}
-        for g in np.unique(self.groups):
-            members = np.flatnonzero(self.groups == g)
-            self.group_docs[int(g)] = (members, sizes[members] / sizes[members].sum())
+        self.group_docs = self._by_group(self.groups, sizes)
+        # ``languages`` (one per document given): the other partners come from A's language only
+        self.languages = None
+        if languages is not None:
+            self.languages = np.array([g for d, g in zip(docs, languages, strict=True) if d])
+            self.language_docs = self._by_group(self.languages, sizes)
+
+    @staticmethod
+    def _by_group(groups: np.ndarray, sizes: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """Per group: its documents and their length-proportional weights."""
+        out = {}
+        for g in np.unique(groups):
+            members = np.flatnonzero(groups == g)
+            out[int(g)] = (members, sizes[members] / sizes[members].sum())
+        return out
 
     def _run(
         self, doc: int, start: int, budget: int, stop: int | None = None
@@ -223,6 +239,9 @@ class PairSampler:
         """A NotNext partner document: from A's group (a hard negative) or from any other one."""
         same, same_p = self.group_docs[int(self.groups[doc])]
         hard = len(same) > 1 and rng.random() < self.hard_negatives
+        if not hard and self.languages is not None:
+            same, same_p = self.language_docs[int(self.languages[doc])]
+            hard = len(same) > 1
         other = doc
         while other == doc:
             other = int(rng.choice(same, p=same_p)) if hard else int(rng.choice(len(self.docs), p=self.all_p))
@@ -602,6 +621,7 @@ def pretrain(
         hard_negatives=cfg.hard_negatives,
         sentence_pairs=cfg.sentence_pairs,
         weights=domain_weights(cfg.domain_weights, domains, len(train_docs)),
+        languages=negative_groups(train_docs, "language") if cfg.same_language else None,
     )
     random_ids = replacement_ids(tokenizer)
     bar = tqdm(

@@ -210,6 +210,25 @@ def test_hard_negatives_come_from_a_document_of_the_same_group(tokenizer) -> Non
 
     assert same_group_share(1.0) == 1.0, "every NotNext partner from A's group"
     assert same_group_share(0.0) < 0.75, "any other document: often the other group"
+
+    def same_language_share(hard: float, languages: list[int]) -> tuple[float, float]:
+        sampler = PairSampler(
+            ids, words, 128, short_seq_prob=0.0, groups=groups, hard_negatives=hard, languages=languages
+        )
+        rng = np.random.default_rng(0)
+        lang, group = [], []
+        for _ in range(400):
+            a, _, b, _, label = sampler.pair(rng)
+            if label == 1:
+                lang.append(languages[source(a)] == languages[source(b)])
+                group.append(groups[source(a)] == groups[source(b)])
+        return float(np.mean(lang)), float(np.mean(group))
+
+    # the other partners from A's language only; the hard share still from A's group
+    assert same_language_share(0.0, [0, 1, 0, 1])[0] == 1.0
+    assert same_language_share(1.0, [0, 1, 0, 1]) == (0.0, 1.0)
+    # a language with one document has no other: its partners come from any document
+    assert same_language_share(0.0, [0, 0, 0, 1])[0] < 1.0
     with pytest.raises(InputError, match="hard-negative"):
         PretrainConfig(hard_negatives=1.5)
 

@@ -75,8 +75,8 @@ class PretrainConfig:
     # the course's NSP examples; drawn apart from (and before) the short pairs above
     sentence_pairs: float = 0.0
     # how much more (or less) often a domain's documents give the first segment than their length
-    # alone would draw them (the corpus's ``.domains`` names; unnamed domains weigh 1): a small
-    # domain of everyday dialogue can be seen more without repeating the big ones less
+    # alone would draw them (the corpus's ``.domains`` names; unnamed domains weigh 1; the weights
+    # are relative, so the others are drawn a little less): small everyday-dialogue domains more
     domain_weights: dict[str, float] = field(default_factory=dict)
     seed: int = 0
     save_every: int = 500
@@ -236,15 +236,17 @@ class PairSampler:
         return ids[:budget], wids[:budget], end
 
     def _partner(self, doc: int, rng: np.random.Generator) -> int:
-        """A NotNext partner document: from A's group (a hard negative) or from any other one."""
+        """A NotNext partner document: from A's group (a hard negative), else from A's language
+        (with ``languages``) or from any other document."""
         same, same_p = self.group_docs[int(self.groups[doc])]
-        hard = len(same) > 1 and rng.random() < self.hard_negatives
-        if not hard and self.languages is not None:
+        within = len(same) > 1 and rng.random() < self.hard_negatives
+        if not within and self.languages is not None:
             same, same_p = self.language_docs[int(self.languages[doc])]
-            hard = len(same) > 1
+            within = len(same) > 1
         other = doc
         while other == doc:
-            other = int(rng.choice(same, p=same_p)) if hard else int(rng.choice(len(self.docs), p=self.all_p))
+            pool, pool_p = (same, same_p) if within else (len(self.docs), self.all_p)
+            other = int(rng.choice(pool, p=pool_p))
         return other
 
     def pair(self, rng: np.random.Generator) -> Pair:

@@ -204,10 +204,12 @@ class PairSampler:
         # per group: its documents and their length-proportional weights (hard negatives)
         self.group_docs = self._by_group(self.groups, sizes)
         # ``languages`` (one per document given): the other partners come from A's language only
-        self.languages = None
+        self.language_docs = None
         if languages is not None:
-            self.languages = np.array([g for d, g in zip(docs, languages, strict=True) if d])
-            self.language_docs = self._by_group(self.languages, sizes)
+            kept = np.array([g for d, g in zip(docs, languages, strict=True) if d])
+            by_language = self._by_group(kept, sizes)
+            # per kept document: the documents of its language and their weights
+            self.language_docs = [by_language[int(g)] for g in kept]
 
     @staticmethod
     def _by_group(groups: np.ndarray, sizes: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray]]:
@@ -240,12 +242,12 @@ class PairSampler:
         (with ``languages``) or from any other document."""
         same, same_p = self.group_docs[int(self.groups[doc])]
         within = len(same) > 1 and rng.random() < self.hard_negatives
-        if not within and self.languages is not None:
-            same, same_p = self.language_docs[int(self.languages[doc])]
+        if not within and self.language_docs is not None:
+            same, same_p = self.language_docs[doc]
             within = len(same) > 1
+        pool, pool_p = (same, same_p) if within else (len(self.docs), self.all_p)
         other = doc
         while other == doc:
-            pool, pool_p = (same, same_p) if within else (len(self.docs), self.all_p)
             other = int(rng.choice(pool, p=pool_p))
         return other
 
@@ -298,14 +300,21 @@ def negative_groups(docs: list[list[str]], by: str, domains: list[str] | None = 
     """
     if by == "language":
         return [int(korean_document(d)) for d in docs]
-    if domains is None or len(domains) != len(docs):
-        raise InputError(
-            f"hard negatives by domain need one domain per document ({len(docs)} documents, "
-            f"{'no' if domains is None else len(domains)} domains): give the corpus a .domains file "
-            "or use --negatives-from language"
-        )
+    domains = _one_per_document(
+        domains, len(docs), "hard negatives by domain", " or use --negatives-from language"
+    )
     names = {name: i for i, name in enumerate(sorted(set(domains)))}
     return [names[d] for d in domains]
+
+
+def _one_per_document(domains: list[str] | None, documents: int, what: str, also: str = "") -> list[str]:
+    """``domains`` when it names one domain per document; else an InputError saying what needs them."""
+    if domains is None or len(domains) != documents:
+        raise InputError(
+            f"{what} need one domain per document ({documents} documents, "
+            f"{'no' if domains is None else len(domains)} domains): give the corpus a .domains file{also}"
+        )
+    return domains
 
 
 def domain_weights(
@@ -318,11 +327,7 @@ def domain_weights(
     """
     if not weights:
         return None
-    if domains is None or len(domains) != documents:
-        raise InputError(
-            f"domain weights need one domain per document ({documents} documents, "
-            f"{'no' if domains is None else len(domains)} domains): give the corpus a .domains file"
-        )
+    domains = _one_per_document(domains, documents, "domain weights")
     unknown = sorted(set(weights) - set(domains))
     if unknown:
         raise InputError(

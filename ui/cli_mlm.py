@@ -88,6 +88,12 @@ def train(
         bool,
         typer.Option(help="The other NotNext partners from A's language only (as held-out pairs draw them)."),
     ] = False,
+    same_document: Annotated[
+        float,
+        typer.Option(
+            help="Share of NotNext partners from A's own document, 10+ sentences away (same play or topic)."
+        ),
+    ] = 0.0,
     objective: Annotated[str, typer.Option(help="'nsp' (next sentence) or 'sop' (sentence order).")] = "nsp",
     short_pairs: Annotated[
         float,
@@ -142,6 +148,7 @@ def train(
         hard_negatives=hard_negatives,
         negatives_from=negatives_from,  # type: ignore[arg-type]
         same_language=same_language,
+        same_document=same_document,
         objective=objective,  # type: ignore[arg-type]
         short_seq_prob=short_pairs,
         sentence_pairs=sentence_pairs,

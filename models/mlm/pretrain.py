@@ -1,7 +1,8 @@
 """BERT pre-training from scratch: masked-language modelling plus next-sentence prediction.
 
 Pairs come from documents (lists of sentences): segment A is a run of consecutive sentences,
-segment B is what follows it (IsNext, 50%) or a run from another document (NotNext) — or, with
+segment B is what follows it (IsNext, 50%) or a run from another document, or from far off in A's
+own (NotNext) — or, with
 ``objective="sop"`` (sentence-order prediction, ALBERT), the true continuation in the right or
 swapped order. Every random choice for step ``s`` is drawn from a generator seeded with
 ``(seed, s)``, and dropout's RNG state is saved with the checkpoint, so a run that stops and
@@ -38,6 +39,8 @@ from lmgen.models.train_state import (
 
 STATE_TENSORS = "training_state.safetensors"
 STATE_JSON = "training_state.json"
+# how many sentences at least lie between A and a NotNext B taken from A's own document
+FAR_SENTENCES = 10
 
 
 @dataclass
@@ -69,6 +72,10 @@ class PretrainConfig:
     # as the held-out pairs draw theirs: a switch of language then never gives NotNext away, and two
     # sentences in one language are IsNext half the time, not more
     same_language: bool = False
+    # share of NotNext partners taken from A's own document, at least ``FAR_SENTENCES`` sentences
+    # from A (before or after it): the same play, characters and topic, but not what comes next, so
+    # IsNext must rest on how B follows A, not on names and topic the two share
+    same_document: float = 0.0
     objective: Literal["nsp", "sop"] = "nsp"
     short_seq_prob: float = 0.1
     # share of pairs that are one sentence and the next (or one unrelated sentence), the shape of
@@ -96,6 +103,8 @@ class PretrainConfig:
             raise InputError(f"hard negatives come from 'language' or 'domain', not {self.negatives_from!r}")
         if not 0.0 <= self.hard_negatives <= 1.0:
             raise InputError(f"hard-negative share must be in [0, 1], not {self.hard_negatives}")
+        if not 0.0 <= self.same_document <= 1.0:
+            raise InputError(f"same-document share must be in [0, 1], not {self.same_document}")
         if not 0.0 <= self.short_seq_prob <= 1.0:
             raise InputError(f"short-pair share must be in [0, 1], not {self.short_seq_prob}")
         if not 0.0 <= self.sentence_pairs <= 1.0:
@@ -172,6 +181,7 @@ class PairSampler:
         sentence_pairs: float = 0.0,
         weights: list[float] | None = None,
         languages: list[int] | None = None,
+        same_document: float = 0.0,
     ) -> None:
         self.docs = [d for d in docs if d]
         self.words = [w for d, w in zip(docs, words, strict=True) if d]
@@ -181,6 +191,7 @@ class PairSampler:
         groups = groups if groups is not None else [0] * len(docs)
         self.groups = np.array([g for d, g in zip(docs, groups, strict=True) if d])
         self.hard_negatives = hard_negatives
+        self.same_document = same_document
         if len(self.docs) < 2:
             raise InputError(
                 "pre-training needs at least two documents (NotNext pairs come from another one)"
@@ -251,6 +262,21 @@ class PairSampler:
             other = int(rng.choice(pool, p=pool_p))
         return other
 
+    def _far_start(self, doc: int, start: int, end: int, rng: np.random.Generator) -> tuple[int, int] | None:
+        """With chance ``same_document``: where a NotNext B starts in A's own document, at least
+        ``FAR_SENTENCES`` sentences from A (sentences ``start:end``), and where it must stop; None
+        otherwise, or when the document is too short for it."""
+        if not self.same_document or rng.random() >= self.same_document:
+            return None
+        before = max(0, start - FAR_SENTENCES)
+        after = max(0, len(self.docs[doc]) - (end + FAR_SENTENCES))
+        if not before + after:
+            return None
+        pick = int(rng.integers(0, before + after))
+        if pick < before:
+            return pick, before  # B ends before it comes near A
+        return end + FAR_SENTENCES + pick - before, len(self.docs[doc])
+
     def pair(self, rng: np.random.Generator) -> Pair:
         """``(a_ids, a_words, b_ids, b_words, label)``; label 0 = IsNext / in order, 1 = NotNext / swapped.
 
@@ -274,9 +300,14 @@ class PairSampler:
             b_budget = target - len(a_ids)
         label = 0
         if self.objective == "nsp" and rng.random() < 0.5:
-            other = self._partner(doc, rng)
-            b_start = int(rng.integers(0, len(self.docs[other])))
-            b_ids, b_words, _ = self._run(other, b_start, b_budget, stop=b_start + 1 if single else None)
+            far = self._far_start(doc, start, a_end, rng)
+            if far is None:
+                other = self._partner(doc, rng)
+                b_start = int(rng.integers(0, len(self.docs[other])))
+                b_stop = None
+            else:
+                other, (b_start, b_stop) = doc, far
+            b_ids, b_words, _ = self._run(other, b_start, b_budget, stop=b_start + 1 if single else b_stop)
             label = 1
         else:
             b_ids, b_words, _ = self._run(doc, a_end, b_budget, stop=a_end + 1 if single else None)
@@ -629,6 +660,7 @@ def pretrain(
         sentence_pairs=cfg.sentence_pairs,
         weights=domain_weights(cfg.domain_weights, domains, len(train_docs)),
         languages=negative_groups(train_docs, "language") if cfg.same_language else None,
+        same_document=cfg.same_document,
     )
     random_ids = replacement_ids(tokenizer)
     bar = tqdm(

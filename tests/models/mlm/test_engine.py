@@ -15,6 +15,7 @@ from lmgen.models.mlm.bert import TruncationWarning, load_bert
 from lmgen.models.mlm.fill_mask import FillMasker
 from lmgen.models.mlm.masking import IGNORE_INDEX, choose_targets, mask_tokens
 from lmgen.models.mlm.pretrain import (
+    FAR_SENTENCES,
     PairSampler,
     PretrainConfig,
     domain_weights,
@@ -231,6 +232,39 @@ def test_hard_negatives_come_from_a_document_of_the_same_group(tokenizer) -> Non
     assert same_language_share(0.0, [0, 0, 0, 1])[0] < 1.0
     with pytest.raises(InputError, match="hard-negative"):
         PretrainConfig(hard_negatives=1.5)
+
+
+def test_same_document_negatives_come_from_far_in_a_own_document() -> None:
+    # sentence s of document d is the one token d * 1000 + s, so each segment says where it came from
+    lengths = [40, 40, 5]
+    docs = [[[d * 1000 + s] for s in range(n)] for d, n in enumerate(lengths)]
+    words = [[[0] for _ in range(n)] for n in lengths]
+
+    def negatives(share: float, **shape: float) -> list[tuple[list[int], list[int]]]:
+        sampler = PairSampler(docs, words, 16, short_seq_prob=0.0, same_document=share, **shape)
+        rng = np.random.default_rng(0)
+        return [(a, b) for a, _, b, _, label in (sampler.pair(rng) for _ in range(600)) if label == 1]
+
+    for shape in ({}, {"sentence_pairs": 1.0}):
+        pairs = negatives(1.0, **shape)
+        for a, b in pairs:
+            if a[0] // 1000 == 2:  # five sentences: nowhere far enough, so another document
+                assert b[0] // 1000 != 2
+                continue
+            assert {t // 1000 for t in b} == {a[0] // 1000}, (a, b)
+            # at least FAR_SENTENCES sentences between A and B, before or after it
+            assert b[-1] + FAR_SENTENCES < a[0] or b[0] > a[-1] + FAR_SENTENCES, (a, b)
+        own = [a[0] // 1000 == b[0] // 1000 for a, b in pairs if a[0] // 1000 != 2]
+        assert own and all(own)
+    # a share of them; and none at 0, with the very pairs of a sampler that never heard of it
+    some = [a[0] // 1000 == b[0] // 1000 for a, b in negatives(0.25)]
+    assert 0.1 < np.mean(some) < 0.4
+    plain = PairSampler(docs, words, 16, short_seq_prob=0.0)
+    rng_a, rng_b = np.random.default_rng(3), np.random.default_rng(3)
+    off = PairSampler(docs, words, 16, short_seq_prob=0.0, same_document=0.0)
+    assert [plain.pair(rng_a) for _ in range(200)] == [off.pair(rng_b) for _ in range(200)]
+    with pytest.raises(InputError, match="same-document"):
+        PretrainConfig(same_document=1.5)
 
 
 def test_hard_negative_groups_by_language_or_by_domain() -> None:

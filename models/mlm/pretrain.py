@@ -2,11 +2,10 @@
 
 Pairs come from documents (lists of sentences): segment A is a run of consecutive sentences,
 segment B is what follows it (IsNext, 50%) or a run from another document, or from far off in A's
-own (NotNext) — or, with
-``objective="sop"`` (sentence-order prediction, ALBERT), the true continuation in the right or
-swapped order. Every random choice for step ``s`` is drawn from a generator seeded with
-``(seed, s)``, and dropout's RNG state is saved with the checkpoint, so a run that stops and
-resumes produces the same losses as one that never stopped.
+own (NotNext) — or, with ``objective="sop"`` (sentence-order prediction, ALBERT), the true
+continuation in the right or swapped order. Every random choice for step ``s`` is drawn from a
+generator seeded with ``(seed, s)``, and dropout's RNG state is saved with the checkpoint, so a
+run that stops and resumes produces the same losses as one that never stopped.
 
 A checkpoint folder is a plain Hugging Face one (``config.json``, ``model.safetensors``,
 tokenizer files: ``BertForPreTraining.from_pretrained`` opens it) plus
@@ -101,14 +100,14 @@ class PretrainConfig:
             raise InputError(f"max length must be between 16 and 512, not {self.max_length}")
         if self.negatives_from not in ("language", "domain"):
             raise InputError(f"hard negatives come from 'language' or 'domain', not {self.negatives_from!r}")
-        if not 0.0 <= self.hard_negatives <= 1.0:
-            raise InputError(f"hard-negative share must be in [0, 1], not {self.hard_negatives}")
-        if not 0.0 <= self.same_document <= 1.0:
-            raise InputError(f"same-document share must be in [0, 1], not {self.same_document}")
-        if not 0.0 <= self.short_seq_prob <= 1.0:
-            raise InputError(f"short-pair share must be in [0, 1], not {self.short_seq_prob}")
-        if not 0.0 <= self.sentence_pairs <= 1.0:
-            raise InputError(f"sentence-pair share must be in [0, 1], not {self.sentence_pairs}")
+        for what, share in (
+            ("hard-negative", self.hard_negatives),
+            ("same-document", self.same_document),
+            ("short-pair", self.short_seq_prob),
+            ("sentence-pair", self.sentence_pairs),
+        ):
+            if not 0.0 <= share <= 1.0:
+                raise InputError(f"{what} share must be in [0, 1], not {share}")
         bad = {name: w for name, w in self.domain_weights.items() if not 0.0 < w <= 1000.0}
         if bad:
             raise InputError(f"domain weights must be in (0, 1000], not {bad}")

@@ -95,6 +95,9 @@ def train(
         ),
     ] = 0.0,
     objective: Annotated[str, typer.Option(help="'nsp' (next sentence) or 'sop' (sentence order).")] = "nsp",
+    nsp_weight: Annotated[
+        float, typer.Option(help="Weight of the next-sentence loss against the masked-LM loss (1: BERT's).")
+    ] = 1.0,
     short_pairs: Annotated[
         float,
         typer.Option(help="Share of pairs cut to a random shorter length (down to a sentence or two)."),
@@ -150,6 +153,7 @@ def train(
         same_language=same_language,
         same_document=same_document,
         objective=objective,  # type: ignore[arg-type]
+        nsp_weight=nsp_weight,
         short_seq_prob=short_pairs,
         sentence_pairs=sentence_pairs,
         domain_weights=parse_weights(domain_weight or []),

@@ -76,6 +76,9 @@ class PretrainConfig:
     # IsNext must rest on how B follows A, not on names and topic the two share
     same_document: float = 0.0
     objective: Literal["nsp", "sop"] = "nsp"
+    # the loss is MLM + nsp_weight × NSP: a pair gives one NSP label against ~15 masked pieces, so a
+    # weight above 1 makes the trained layers spend more of their capacity on how B follows A
+    nsp_weight: float = 1.0
     short_seq_prob: float = 0.1
     # share of pairs that are one sentence and the next (or one unrelated sentence), the shape of
     # the course's NSP examples; drawn apart from (and before) the short pairs above
@@ -108,6 +111,8 @@ class PretrainConfig:
         ):
             if not 0.0 <= share <= 1.0:
                 raise InputError(f"{what} share must be in [0, 1], not {share}")
+        if not 0.0 <= self.nsp_weight <= 100.0:
+            raise InputError(f"NSP loss weight must be in [0, 100], not {self.nsp_weight}")
         bad = {name: w for name, w in self.domain_weights.items() if not 0.0 < w <= 1000.0}
         if bad:
             raise InputError(f"domain weights must be in (0, 1000], not {bad}")
@@ -695,7 +700,7 @@ def pretrain(
         nsp_logits = model.cls.seq_relationship(encoded.pooler_output)
         mlm_loss = torch.nn.functional.cross_entropy(mlm_logits, labels[target])
         nsp_loss = torch.nn.functional.cross_entropy(nsp_logits, inputs["next_sentence_label"])
-        loss = mlm_loss + nsp_loss
+        loss = mlm_loss + cfg.nsp_weight * nsp_loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_([p for _, p in trainable], 1.0)

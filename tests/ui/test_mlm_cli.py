@@ -136,12 +136,12 @@ def test_train_resume_and_eval(tmp_path: Path) -> None:
     assert state["config"]["negatives_from"] == "domain"
     # a domain drawn more often for A: named from the .domains file, kept in the run's settings
     weights = ["train", "--corpus", str(corpus), "--domain-weight"]
-    mix = ["domain-1=4", "--same-language", "--same-document", "0.25"]
+    mix = ["domain-1=4", "--same-language", "--same-document", "0.25", "--nsp-weight", "2.5"]
     weighted = run_cli("mlm", *weights, *mix, "--out", str(tmp_path / "w"), *tiny)
     assert weighted.returncode == 0, weighted.stderr
     state = json.loads((tmp_path / "w" / "training_state.json").read_text())
     assert state["config"]["domain_weights"] == {"domain-1": 4.0} and state["config"]["same_language"]
-    assert state["config"]["same_document"] == 0.25
+    assert state["config"]["same_document"] == 0.25 and state["config"]["nsp_weight"] == 2.5
     for weight, message in (("domain-1", "DOMAIN=NUMBER"), ("news=2", "no document has the domain news")):
         refused = run_cli("mlm", *weights, weight, "--out", str(tmp_path / "n"), *tiny)
         assert refused.returncode == 2 and message in refused.stderr, refused.stderr

@@ -347,6 +347,29 @@ def test_sentence_pairs_are_one_sentence_and_the_next_or_an_unrelated_one(tokeni
         PretrainConfig(sentence_pairs=2.0)
 
 
+def test_nsp_weight_scales_the_next_sentence_loss(tmp_path: Path, tokenizer) -> None:
+    cfg = PretrainConfig(**{**TINY.__dict__, "steps": 3})
+    runs = {
+        w: pretrain(
+            DOCS,
+            tmp_path / str(w),
+            PretrainConfig(**{**cfg.__dict__, "nsp_weight": w}),
+            tokenizer=tokenizer,
+            progress=False,
+        ).history
+        for w in (1.0, 3.0, 0.0)
+    }
+    for w, history in runs.items():
+        for h in history:
+            assert h["loss"] == pytest.approx(h["mlm_loss"] + w * h["nsp_loss"], abs=1e-5)
+    # the same first batch and weights; the weight changes the update, so the next losses differ
+    assert runs[3.0][0]["nsp_loss"] == pytest.approx(runs[1.0][0]["nsp_loss"], abs=1e-6)
+    assert runs[3.0][1]["nsp_loss"] != pytest.approx(runs[1.0][1]["nsp_loss"], abs=1e-6)
+    assert runs[0.0][1]["nsp_loss"] != pytest.approx(runs[1.0][1]["nsp_loss"], abs=1e-6)
+    with pytest.raises(InputError, match="NSP loss weight"):
+        PretrainConfig(nsp_weight=-1.0)
+
+
 def test_init_continues_from_a_saved_bert(tmp_path: Path, tokenizer) -> None:
     first = pretrain(DOCS, tmp_path / "a", TINY, tokenizer=tokenizer, progress=False)
     # a different size in the config: the saved folder's architecture wins

@@ -96,7 +96,7 @@ def train(
     ] = 0.0,
     objective: Annotated[str, typer.Option(help="'nsp' (next sentence) or 'sop' (sentence order).")] = "nsp",
     nsp_weight: Annotated[
-        float, typer.Option(help="Weight of the next-sentence loss against the masked-LM loss (1: BERT's).")
+        float, typer.Option(help="Weight of the NSP (or SOP) loss against the masked-LM loss (1: BERT's).")
     ] = 1.0,
     short_pairs: Annotated[
         float,

@@ -76,8 +76,9 @@ class PretrainConfig:
     # IsNext must rest on how B follows A, not on names and topic the two share
     same_document: float = 0.0
     objective: Literal["nsp", "sop"] = "nsp"
-    # the loss is MLM + nsp_weight × NSP: a pair gives one NSP label against ~15 masked pieces, so a
-    # weight above 1 makes the trained layers spend more of their capacity on how B follows A
+    # the loss is MLM + nsp_weight × NSP (the sentence-order loss with ``objective="sop"``): a pair
+    # gives one such label against ~15 masked pieces, so a weight above 1 makes the trained layers
+    # spend more of their capacity on how B follows A
     nsp_weight: float = 1.0
     short_seq_prob: float = 0.1
     # share of pairs that are one sentence and the next (or one unrelated sentence), the shape of

@@ -286,6 +286,12 @@ def evaluate(
         )
     lines = [f"{k}: {v}" for k, v in metrics.items() if not isinstance(v, dict)]
     for lang, result in metrics["by_language"].items():
+        sep = result.get("nsp_separation")
+        if sep:  # how far re-calibrating the head could go: the best single cut-off on these pairs
+            lines.append(
+                f"nsp {lang}: {result['nsp_accuracy']:.1%} at P(IsNext) 0.5, AUC {sep['auc']:.3f}, "
+                f"at most {sep['oracle_accuracy']:.1%} with any one cut-off ({sep['oracle_cutoff']:.3f})"
+            )
         for domain, labels in result.get("nsp_by_domain", {}).items():
             parts = [f"{name} {r['accuracy']:.1%} of {r['pairs']}" for name, r in labels.items()]
             lines.append(f"nsp {lang} {domain}: " + ", ".join(parts))

@@ -3,7 +3,10 @@
 Held-out pairs are built exactly as in training (same masking rule, 50% random next sentences)
 from documents the model never saw, with a fixed seed. The MLM baseline always guesses the
 most frequent training tokens (top-1: the single most frequent, top-5: the five most frequent);
-the NSP baseline is 50% (the classes are balanced).
+the NSP baseline is 50% (the classes are balanced). Beside NSP accuracy at P(IsNext) = 0.5,
+:func:`nsp_separation` says how well the head's scores tell the two classes apart at all (AUC), and
+the accuracy the best single cut-off would reach on the same pairs: an upper bound for any
+re-calibration of the head, so a run that only moves the cut-off shows as a flat AUC.
 """
 
 from __future__ import annotations
@@ -57,6 +60,41 @@ class _SourceLog:
         return pair
 
 
+def nsp_separation(is_next_p: np.ndarray, is_next: np.ndarray) -> dict[str, float]:
+    """How well P(IsNext) separates IsNext pairs from NotNext ones, whatever the cut-off.
+
+    ``auc``: the chance that a random IsNext pair scores above a random NotNext one (ties count
+    half; the Mann-Whitney statistic). ``oracle_accuracy``: the accuracy at the best single cut-off
+    on these very pairs (predict IsNext at P >= ``oracle_cutoff``), an optimistic bound for what
+    re-calibrating the head could give.
+
+    Raises:
+        InputError: scores and labels of different lengths, or only one class among them.
+    """
+    p = np.asarray(is_next_p, dtype=np.float64)
+    y = np.asarray(is_next, dtype=bool)
+    if p.shape != y.shape or p.ndim != 1:
+        raise InputError(f"{p.shape} scores for {y.shape} labels")
+    pos, neg = int(y.sum()), int((~y).sum())
+    if not pos or not neg:
+        raise InputError("NSP separation needs both IsNext and NotNext pairs")
+    values, where, counts = np.unique(p, return_inverse=True, return_counts=True)
+    # 1-based ranks, a tie sharing its average rank: AUC = (sum of IsNext ranks - pos(pos+1)/2) / (pos·neg)
+    ranks = (np.cumsum(counts) - (counts - 1) / 2)[where]
+    auc = (ranks[y].sum() - pos * (pos + 1) / 2) / (pos * neg)
+    # cut-off k (IsNext at P >= values[k]): IsNext pairs at or above it, NotNext pairs below it;
+    # the last entry is "NotNext for all"
+    pos_at = np.bincount(where[y], minlength=len(values))
+    neg_at = np.bincount(where[~y], minlength=len(values))
+    right = np.append(pos - np.cumsum(pos_at) + pos_at + np.cumsum(neg_at) - neg_at, neg)
+    best = int(np.argmax(right))
+    return {
+        "auc": round(float(auc), 4),
+        "oracle_accuracy": round(float(right[best]) / len(p), 4),
+        "oracle_cutoff": round(float(values[best]), 4) if best < len(values) else 1.0,
+    }
+
+
 def _score(
     bert: Any,
     docs: list[list[str]],
@@ -72,6 +110,8 @@ def _score(
     sampler = _SourceLog(PairSampler(ids, words, bert.max_length, "nsp", short_seq_prob=0.0))
     # NSP right / seen per (domain of A, label): which held-out pairs the head gets wrong
     tally: dict[tuple[str, int], list[int]] = {}
+    is_next_p: list[float] = []
+    is_next: list[bool] = []
     pool = replacement_ids(tok)
     top1 = top5 = base1 = base5 = targets_seen = nsp_right = 0
     frequent_t = torch.tensor(frequent)
@@ -107,6 +147,8 @@ def _score(
                 nsp_logits = bert.model.cls.seq_relationship(out.pooler_output).cpu()
                 right = (nsp_logits.argmax(-1) == inp["next_sentence_label"]).tolist()
                 nsp_right += sum(right)
+                is_next_p += nsp_logits.softmax(-1)[:, 0].tolist()  # label 0 = IsNext
+                is_next += (inp["next_sentence_label"] == 0).tolist()
                 if domains is not None:
                     for source, label, ok in zip(
                         sampler.sources, batch["next_sentence_label"].tolist(), right, strict=True
@@ -124,6 +166,10 @@ def _score(
     }
     if bert.has_nsp_head:
         result["nsp_accuracy"] = round(nsp_right / pairs, 4)
+        if all(is_next) or not any(is_next):  # a tiny run can draw one class only
+            result["nsp_separation"] = None
+        else:
+            result["nsp_separation"] = nsp_separation(np.array(is_next_p), np.array(is_next))
         if domains is not None:
             by_domain: dict[str, dict[str, dict[str, float]]] = {}
             for (domain, label), (ok, seen) in sorted(tally.items()):

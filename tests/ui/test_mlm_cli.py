@@ -154,8 +154,12 @@ def test_train_resume_and_eval(tmp_path: Path) -> None:
         assert sum(c["pairs"] for c in cells) == result["pairs"]
         right = sum(c["accuracy"] * c["pairs"] for c in cells)
         assert abs(right - result["nsp_accuracy"] * result["pairs"]) < 0.01
+        # no cut-off of the head's P(IsNext) does worse than 0.5 on the very pairs it was chosen on
+        sep = result["nsp_separation"]
+        assert 0.0 <= sep["auc"] <= 1.0 and sep["oracle_accuracy"] >= result["nsp_accuracy"]
     text = run_cli("mlm", "eval", "--model", str(out), "--corpus", str(corpus), "--pairs", "16")
     assert text.returncode == 0 and "nsp en domain-" in text.stdout, text.stdout
+    assert "AUC" in text.stdout and "with any one cut-off" in text.stdout, text.stdout
 
 
 @pytest.mark.llm

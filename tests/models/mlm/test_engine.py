@@ -597,3 +597,30 @@ def test_nsp_by_domain_separates_topic_from_style() -> None:
     assert len(scorer.seen) == 3 * 20 + 3 * 20 + 2 * 20
     with pytest.raises(InputError, match="domains for"):
         nsp_by_domain(scorer, docs, domains[:-1])
+
+
+def test_nsp_separation_counts_ranks_and_the_best_cut() -> None:
+    from lmgen.models.mlm.evaluate import nsp_separation
+
+    # IsNext 0.9, 0.8, 0.3 against NotNext 0.8, 0.2: 4 wins and 1 tie of 6 pairs; cutting at 0.3
+    # gets 4 of 5 right, where 0.5 gets 3
+    sep = nsp_separation(np.array([0.9, 0.8, 0.8, 0.3, 0.2]), np.array([True, True, False, True, False]))
+    assert sep == {"auc": 0.75, "oracle_accuracy": 0.8, "oracle_cutoff": 0.3}
+    # against a direct count over every (IsNext, NotNext) pair, with many ties
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        p = rng.integers(0, 6, size=40) / 5
+        y = rng.random(40) < 0.5
+        if y.all() or not y.any():
+            continue
+        pairs = [(a > b) + 0.5 * (a == b) for a in p[y] for b in p[~y]]
+        cuts = [*sorted(set(p)), 2.0]
+        best = max(((p >= c) == y).mean() for c in cuts)
+        sep = nsp_separation(p, y)
+        assert sep["auc"] == round(float(np.mean(pairs)), 4)
+        assert sep["oracle_accuracy"] == round(float(best), 4)
+        assert sep["oracle_accuracy"] >= ((p >= 0.5) == y).mean()
+    with pytest.raises(InputError, match="both IsNext and NotNext"):
+        nsp_separation(np.array([0.2, 0.7]), np.array([True, True]))
+    with pytest.raises(InputError, match="scores for"):
+        nsp_separation(np.array([0.2, 0.7]), np.array([True]))
